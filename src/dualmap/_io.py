@@ -1,0 +1,88 @@
+"""One file format for every saved dualmap object.
+
+A dualmap file is a NumPy ``.npz`` archive (``numpy.savez``, no pickles) holding
+
+* ``__meta__``: a 0-d unicode array with a JSON object ``{"kind": ..., "format_version": ...,
+  "dualmap_version": ..., ...}`` — the object's type and its scalar parameters;
+* the object's arrays under documented names (see ``docs/file-format.md``).
+
+Files are written atomically (to a temporary file in the same folder, then renamed), so an
+interrupted save never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["save_archive", "load_archive", "CorruptFileError"]
+
+FORMAT_VERSION = 1
+
+
+class CorruptFileError(ValueError):
+    """A file is not a readable dualmap archive of the expected kind."""
+
+
+def save_archive(path, kind: str, arrays: dict[str, np.ndarray], meta: dict | None = None) -> Path:
+    """Write ``arrays`` and ``meta`` to ``path`` atomically; return the path written."""
+    from . import __version__
+
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    header = {"kind": kind, "format_version": FORMAT_VERSION, "dualmap_version": __version__}
+    header.update(meta or {})
+    payload = {name: np.asarray(value) for name, value in arrays.items()}
+    if "__meta__" in payload:
+        raise ValueError("'__meta__' is a reserved array name")
+    payload["__meta__"] = np.array(json.dumps(header))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **payload)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_archive(path, kind: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a dualmap archive of the given ``kind``; return ``(meta, arrays)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    CorruptFileError
+        If the file is truncated, not an ``.npz`` archive, lacks the header, or holds another kind.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        raise CorruptFileError(f"{path} is not a readable dualmap file (truncated or corrupt): {exc}") from exc
+    if "__meta__" not in arrays:
+        raise CorruptFileError(f"{path} has no dualmap header ('__meta__'); it was not written by dualmap")
+    try:
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except json.JSONDecodeError as exc:
+        raise CorruptFileError(f"{path} has a corrupt dualmap header: {exc}") from exc
+    if meta.get("kind") != kind:
+        raise CorruptFileError(f"{path} holds a {meta.get('kind')!r}, not a {kind!r}")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CorruptFileError(
+            f"{path} uses format version {meta['format_version']}; this dualmap reads up to {FORMAT_VERSION}"
+        )
+    return meta, arrays

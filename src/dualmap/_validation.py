@@ -1,0 +1,88 @@
+"""Input validation shared by every public entry point.
+
+Each check raises :class:`ValueError` or :class:`TypeError` with a message that names the
+argument, what was expected and what was received, before any numerics run.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_array
+
+__all__ = [
+    "ACTIVATIONS",
+    "HIDDEN_ACTIVATIONS",
+    "check_activation",
+    "check_data",
+    "check_layer_widths",
+    "check_targets",
+]
+
+#: Activations a dense layer of an :class:`~dualmap.MLP` may have.
+ACTIVATIONS = ("relu", "tanh", "identity")
+#: Activations for which a SWIM construction exists (hidden layers).
+HIDDEN_ACTIVATIONS = ("relu", "tanh")
+
+
+def check_activation(activation, *, allowed=HIDDEN_ACTIVATIONS, name="activation") -> str:
+    """Return ``activation`` if it is one of ``allowed``, else raise naming the valid choices."""
+    if not isinstance(activation, str):
+        raise TypeError(f"{name} must be one of {list(allowed)}; got {activation!r} of type {type(activation).__name__}")
+    if activation not in allowed:
+        raise ValueError(f"unknown {name} {activation!r}; supported: {list(allowed)}")
+    return activation
+
+
+def check_data(X, *, name="X", min_samples=1, n_features=None, dtype=(np.float64, np.float32)) -> np.ndarray:
+    """Validate a data matrix: 2-D, numeric, finite, non-empty.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    name : str
+        The argument's name, used in error messages.
+    min_samples : int
+        Fewest rows accepted.
+    n_features : int, optional
+        Required number of columns.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), float32 or float64
+    """
+    if X is None:
+        raise ValueError(f"{name} is None; expected an array of shape (n_samples, n_features)")
+    array = check_array(X, dtype=dtype, ensure_all_finite=True, input_name=name, ensure_min_samples=min_samples)
+    if n_features is not None and array.shape[1] != n_features:
+        raise ValueError(f"{name} has {array.shape[1]} features, but {n_features} were expected")
+    return array
+
+
+def check_targets(y, n_samples: int, *, name="y") -> np.ndarray:
+    """Validate real-valued targets: 1-D or 2-D, finite, one row per sample."""
+    if y is None:
+        raise ValueError(f"{name} is None; targets are required here")
+    array = check_array(y, dtype=(np.float64, np.float32), ensure_2d=False, ensure_all_finite=True, input_name=name)
+    if array.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D or 2-D; got shape {array.shape}")
+    if array.shape[0] != n_samples:
+        raise ValueError(f"{name} has {array.shape[0]} rows but X has {n_samples}; they must match")
+    return array
+
+
+def check_layer_widths(layer_widths, *, name="layer_widths") -> tuple[int, ...]:
+    """Return ``layer_widths`` as a tuple of positive ints (one per hidden layer)."""
+    if isinstance(layer_widths, Integral):
+        layer_widths = (layer_widths,)
+    try:
+        widths = tuple(layer_widths)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a sequence of positive ints; got {layer_widths!r}") from exc
+    if len(widths) == 0:
+        raise ValueError(f"{name} must name at least one hidden layer; got {layer_widths!r}")
+    for width in widths:
+        if not isinstance(width, Integral) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"{name} must be positive ints; got {layer_widths!r}")
+    return tuple(int(w) for w in widths)

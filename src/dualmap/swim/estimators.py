@@ -1,0 +1,208 @@
+"""scikit-learn estimators around the SWIM sampler: :class:`SWIMClassifier`, :class:`SWIMRegressor`."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._validation import HIDDEN_ACTIVATIONS, check_layer_widths
+from .density import SAMPLERS
+from .sampler import sample_network
+
+__all__ = ["SWIMClassifier", "SWIMRegressor"]
+
+_COMMON_PARAMETERS = """
+    layer_widths : tuple of int, default=(512,)
+        Width of every hidden layer, e.g. ``(256, 256)`` for two hidden layers.
+    activation : {"tanh", "relu"}, default="tanh"
+        Hidden activation; it also fixes the SWIM constants ``(s1, s2)``.
+    sampler : {"swim", "uniform", "random"}, default="swim"
+        ``"swim"`` draws pairs from the gradient-weighted SWIM density, ``"uniform"`` draws pairs of
+        distinct points uniformly, ``"random"`` draws data-agnostic random features
+        (``W ~ N(0, 1)``, ``b ~ U(-π, π)``, as the reference package's random sampler).
+    alpha : float >= 0 or "auto", default="auto"
+        Ridge penalty of the readout; ``"auto"`` chooses it by generalised cross-validation.
+    candidates_per_point : int, default=1
+        Multiplies the number of candidate pairs ``N·max(1, ⌈width/N⌉)``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the pair draws. The same seed gives the same network.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the sampling runs (CUDA when available for "auto").
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the hidden features during ``fit``; the readout is solved in float64 and the
+        fitted ``network_`` holds float64 parameters.
+"""
+
+_COMMON_ATTRIBUTES = """
+    network_ : MLP
+        The sampled network: hidden layers and the readout (float64).
+    pairs_ : list of ndarray of shape (width_l, 2), int64
+        Per hidden layer, the row indices ``(i1, i2)`` into the training ``X`` of each neuron's pair
+        (``-1`` for ``sampler="random"``).
+    alpha_ : float
+        The readout penalty used.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+"""
+
+
+class _SWIMBase(BaseEstimator):
+    _parameter_constraints: dict = {
+        "layer_widths": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
+        "sampler": [StrOptions(set(SAMPLERS))],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "candidates_per_point": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [str],
+        "dtype": [StrOptions({"float32", "float64"})],
+    }
+
+    def __init__(self, *, layer_widths=(512,), activation="tanh", sampler="swim", alpha="auto",
+                 candidates_per_point=1, random_state=None, device="auto", dtype="float32"):
+        self.layer_widths = layer_widths
+        self.activation = activation
+        self.sampler = sampler
+        self.alpha = alpha
+        self.candidates_per_point = candidates_per_point
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+
+    def _sample(self, X, targets):
+        widths = check_layer_widths(self.layer_widths)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        sampled = sample_network(
+            X, targets, widths, self.activation, sampler=self.sampler, alpha=self.alpha,
+            random_state=np.random.default_rng(seed), device=self.device, dtype=self.dtype,
+            candidates_per_point=self.candidates_per_point,
+        )
+        self.network_ = sampled.network
+        self.pairs_ = sampled.pairs
+        self.alpha_ = sampled.alpha
+
+    def _scores(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self.network_.forward(X)
+
+
+class SWIMClassifier(ClassifierMixin, _SWIMBase):
+    __doc__ = f"""A classifier whose hidden layers are sampled by SWIM and whose readout is ridge regression.
+
+    Hidden neuron ``k`` of layer ``l`` is built from an ordered pair of training points ``(x_i1, x_i2)``
+    (their images ``(z_i1, z_i2)`` under the earlier layers) by
+    :func:`~dualmap.swim.construction.swim_neurons`; SWIM draws the pairs with probability proportional to
+    ``1[y_i1 ≠ y_i2] / ‖z_i2 − z_i1‖``. The readout regresses one-hot labels; the class is the argmax.
+
+    Parameters
+    ----------{_COMMON_PARAMETERS}
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (any type: ints, strings).{_COMMON_ATTRIBUTES}
+    temperature_ : float
+        Temperature ``T`` of ``predict_proba = softmax(scores / T)``, fitted by maximum likelihood on
+        (at most 2000) training points.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> import dualmap as dm
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = dm.SWIMClassifier(layer_widths=(64,), random_state=0).fit(X, y)
+    >>> clf.pairs_[0].shape
+    (64, 2)
+    >>> bool(clf.score(X, y) > 0.9)
+    True
+    """
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Sample the network on ``(X, y)``; return ``self``."""
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), ensure_min_samples=2)
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"SWIMClassifier needs at least 2 classes; y has 1 class ({self.classes_[0]!r})"
+            )
+        one_hot = np.eye(len(self.classes_))[encoded]
+        self._sample(X, one_hot)
+        self.temperature_ = self._fit_temperature(X, encoded)
+        return self
+
+    def _fit_temperature(self, X, encoded):
+        rng = np.random.default_rng(0)
+        rows = rng.choice(len(X), size=min(len(X), 2000), replace=False)
+        scores = self.network_.forward(np.asarray(X[rows], dtype=np.float64))
+        labels = encoded[rows]
+
+        def negative_log_likelihood(log_t):
+            return -log_softmax(scores / np.exp(log_t), axis=1)[np.arange(len(rows)), labels].mean()
+
+        return float(np.exp(minimize_scalar(negative_log_likelihood, bounds=(-7.0, 3.0), method="bounded").x))
+
+    def decision_function(self, X):
+        """Readout scores, shape (n_samples, n_classes) (one column per class, also for 2 classes)."""
+        return self._scores(X)
+
+    def predict(self, X):
+        """Class with the largest readout score."""
+        return self.classes_[np.argmax(self._scores(X), axis=1)]
+
+    def predict_proba(self, X):
+        """``softmax(scores / temperature_)``, shape (n_samples, n_classes)."""
+        return softmax(self._scores(X) / self.temperature_, axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags
+
+
+class SWIMRegressor(RegressorMixin, _SWIMBase):
+    __doc__ = f"""A regressor whose hidden layers are sampled by SWIM and whose readout is ridge regression.
+
+    SWIM draws the pair ``(x_i1, x_i2)`` of each neuron with probability proportional to
+    ``max_k |y_k(x_i2) − y_k(x_i1)| / ‖z_i2 − z_i1‖``. Multi-output targets are supported.
+
+    Parameters
+    ----------{_COMMON_PARAMETERS}
+    Attributes
+    ----------{_COMMON_ATTRIBUTES}
+    Examples
+    --------
+    >>> import numpy as np, dualmap as dm
+    >>> X = np.linspace(-1, 1, 200)[:, None]
+    >>> reg = dm.SWIMRegressor(layer_widths=(50,), random_state=0).fit(X, np.sin(3 * X[:, 0]))
+    >>> bool(reg.score(X, np.sin(3 * X[:, 0])) > 0.99)
+    True
+    """
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Sample the network on ``(X, y)``; return ``self``."""
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), y_numeric=True, multi_output=True,
+                             ensure_min_samples=2)
+        self._y_ndim = np.ndim(y)
+        self._sample(X, np.asarray(y, dtype=np.float64).reshape(len(X), -1))
+        return self
+
+    def predict(self, X):
+        """Network output, shape (n_samples,) for 1-D ``y`` and (n_samples, n_outputs) otherwise."""
+        scores = self._scores(X)
+        return scores[:, 0] if self._y_ndim == 1 else scores
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
