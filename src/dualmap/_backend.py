@@ -63,7 +63,10 @@ def as_tensor(array, *, device: torch.device, dtype: torch.dtype | None = None) 
     """Convert a numpy array (or tensor) to a tensor on ``device`` without copying when possible."""
     if isinstance(array, torch.Tensor):
         return array.to(device=device, dtype=dtype if dtype is not None else array.dtype)
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    array = np.ascontiguousarray(array)
+    if not array.flags.writeable:  # torch cannot wrap read-only memory; copy rather than risk writing to it
+        array = array.copy()
+    tensor = torch.from_numpy(array)
     return tensor.to(device=device, dtype=dtype if dtype is not None else tensor.dtype)
 
 

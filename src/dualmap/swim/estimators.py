@@ -152,12 +152,15 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
         return float(np.exp(minimize_scalar(negative_log_likelihood, bounds=(-7.0, 3.0), method="bounded").x))
 
     def decision_function(self, X):
-        """Readout scores, shape (n_samples, n_classes) (one column per class, also for 2 classes)."""
-        return self._scores(X)
+        """Readout scores: shape (n_samples, n_classes); for 2 classes, shape (n_samples,) holding
+        ``score(classes_[1]) − score(classes_[0])`` (positive → ``classes_[1]``), as in scikit-learn."""
+        scores = self._scores(X)
+        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
     def predict(self, X):
         """Class with the largest readout score."""
-        return self.classes_[np.argmax(self._scores(X), axis=1)]
+        scores = self._scores(X)
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def predict_proba(self, X):
         """``softmax(scores / temperature_)``, shape (n_samples, n_classes)."""

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+import dualmap as dm
+from dualmap.swim import DualmapWarning, draw_candidates, sample_pairs, score_candidates
+
+
+def test_candidates_are_ordered_distinct_and_uniform(rng):
+    candidates = draw_candidates(5, 200_000, rng)
+    assert candidates.shape == (200_000, 2)
+    assert np.all(candidates[:, 0] != candidates[:, 1])
+    counts = np.zeros((5, 5))
+    np.add.at(counts, (candidates[:, 0], candidates[:, 1]), 1)
+    off_diagonal = counts[~np.eye(5, dtype=bool)] / len(candidates)
+    assert_allclose(off_diagonal, 1 / 20, atol=0.004)   # all 20 ordered pairs equally likely
+
+
+def test_scores_follow_the_swim_formula(rng):
+    Z = torch.tensor(rng.normal(size=(6, 3)))
+    y = torch.tensor(rng.normal(size=(6, 2)))
+    candidates = np.array([[0, 1], [2, 5], [4, 3]])
+    scores, distances = score_candidates(Z, candidates, y)
+    for (i1, i2), score, distance in zip(candidates, scores.numpy(), distances.numpy()):
+        expected_distance = np.linalg.norm(Z[i2].numpy() - Z[i1].numpy())
+        assert distance == pytest.approx(expected_distance)
+        assert score == pytest.approx(np.max(np.abs(y[i2].numpy() - y[i1].numpy())) / expected_distance)
+
+
+def test_classification_pairs_always_have_different_labels(digits):
+    clf = dm.SWIMClassifier(layer_widths=(300, 200), random_state=0).fit(digits.X_train, digits.y_train)
+    for layer_pairs in clf.pairs_:
+        labels = digits.y_train[layer_pairs]
+        assert np.all(labels[:, 0] != labels[:, 1])
+
+
+def test_duplicates_with_conflicting_labels_do_not_collapse_the_layer(rng):
+    # research/swim.md §4.3: the reference clips zero distances and then puts every neuron on such a pair.
+    X = rng.normal(size=(200, 5))
+    y = (X[:, 0] > 0).astype(int)
+    duplicates = X[:60]
+    X_all = np.vstack([X, duplicates])
+    y_all = np.concatenate([y, 1 - y[:60]])            # same inputs, opposite labels
+    for seed in range(10):
+        clf = dm.SWIMClassifier(layer_widths=(100,), random_state=seed, dtype="float64").fit(X_all, y_all)
+        pairs = clf.pairs_[0]
+        assert np.all(np.linalg.norm(X_all[pairs[:, 0]] - X_all[pairs[:, 1]], axis=1) > 0)
+        weight_norms = np.linalg.norm(clf.network_.weights[0], axis=1)
+        assert np.all(weight_norms > 0)
+        assert len(np.unique(pairs, axis=0)) > 50            # not one pair repeated
+        assert clf.score(X, y) > 0.9
+
+
+def test_constant_target_falls_back_to_uniform_with_a_warning(rng):
+    Z = torch.tensor(rng.normal(size=(20, 2)))
+    with pytest.warns(DualmapWarning, match="uniform"):
+        pairs = sample_pairs(Z, 10, rng, targets=torch.ones(20, 1, dtype=torch.float64))
+    assert pairs.shape == (10, 2)
+
+
+def test_all_points_identical_is_an_error(rng):
+    Z = torch.ones(10, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="distinct"):
+        sample_pairs(Z, 5, rng, targets=None)

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import dualmap as dm
+
+
+@parametrize_with_checks(
+    [dm.SWIMClassifier(layer_widths=(32,), random_state=0), dm.SWIMRegressor(layer_widths=(32,), random_state=0),
+     dm.SWIMClassifier(layer_widths=(16, 16), activation="relu", random_state=0)],
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_default_parameters_fit(digits):
+    clf = dm.SWIMClassifier(random_state=0).fit(digits.X_train, digits.y_train)
+    assert clf.network_.hidden_widths == (512,)
+    assert clf.score(digits.X_test, digits.y_test) > 0.97
+
+
+def test_clone_then_set_params_changes_the_width(digits):
+    # the reference package keeps a bound method of the original object across clone (research/swim.md §4.1)
+    original = dm.SWIMClassifier(layer_widths=(10,), random_state=0).fit(digits.X_train, digits.y_train)
+    cloned = clone(original).set_params(layer_widths=(40,)).fit(digits.X_train, digits.y_train)
+    assert cloned.network_.weights[0].shape == (40, 64)
+    assert original.network_.weights[0].shape == (10, 64)
+    assert not hasattr(clone(original), "network_")
+
+
+def test_pipeline_gridsearch_and_cross_val_score(digits):
+    pipeline = make_pipeline(StandardScaler(), dm.SWIMClassifier(layer_widths=(64,), random_state=0))
+    search = GridSearchCV(pipeline, {"swimclassifier__layer_widths": [(16,), (128,)],
+                                     "swimclassifier__activation": ["relu", "tanh"]}, cv=3)
+    search.fit(digits.X_train[:600], digits.y_train[:600])
+    assert search.best_params_["swimclassifier__layer_widths"] == (128,)
+    scores = cross_val_score(dm.SWIMRegressor(layer_widths=(64,), random_state=0), *_diabetes(), cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.2)
+
+
+def _diabetes():
+    ds = dm.load_dataset("diabetes")
+    return ds.X_train, ds.y_train
+
+
+@pytest.mark.parametrize("labels", [np.array(["cat", "dog", "eel"]), np.array([3, 7, 11]), np.array([-1.0, 0.0, 2.0])])
+def test_any_label_type_round_trips(labels, rng):
+    X = rng.normal(size=(150, 4))
+    index = np.argmax(X[:, :3], axis=1)
+    y = labels[index]
+    clf = dm.SWIMClassifier(layer_widths=(64,), random_state=0).fit(X, y)
+    assert_array_equal(clf.classes_, np.sort(labels))
+    predictions = clf.predict(X)
+    assert predictions.dtype == y.dtype
+    assert set(predictions) <= set(labels)
+    assert np.mean(predictions == y) > 0.9
+    proba = clf.predict_proba(X)
+    assert proba.shape == (150, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert_array_equal(clf.classes_[np.argmax(proba, axis=1)], predictions)
+
+
+def test_multi_output_regression(rng):
+    X = rng.uniform(-1, 1, size=(300, 2))
+    Y = np.stack([np.sin(2 * X[:, 0]), X[:, 0] * X[:, 1]], axis=1)
+    reg = dm.SWIMRegressor(layer_widths=(128,), random_state=0).fit(X, Y)
+    assert reg.predict(X).shape == (300, 2)
+    assert reg.score(X, Y) > 0.98
+
+
+def test_same_seed_same_predictions(digits):
+    a = dm.SWIMClassifier(layer_widths=(64,), random_state=3).fit(digits.X_train, digits.y_train)
+    b = dm.SWIMClassifier(layer_widths=(64,), random_state=3).fit(digits.X_train, digits.y_train)
+    assert_array_equal(a.decision_function(digits.X_test), b.decision_function(digits.X_test))
+
+
+@pytest.mark.parametrize("X, y, error, message", [
+    (np.array([[0.0, np.nan], [1.0, 2.0], [3, 4]]), np.array([0, 1, 0]), ValueError, "NaN"),
+    (np.array([[0.0, np.inf], [1.0, 2.0], [3, 4]]), np.array([0, 1, 0]), ValueError, "infinity"),
+    (np.ones((5, 2)), np.array([0, 1, 0]), ValueError, "inconsistent numbers of samples"),
+    (np.empty((0, 3)), np.empty(0), ValueError, "0 sample"),
+    (np.random.default_rng(0).normal(size=(5, 2)), np.zeros(5), ValueError, "1 class"),
+])
+def test_bad_input_to_fit(X, y, error, message):
+    with pytest.raises(error, match=message):
+        dm.SWIMClassifier(layer_widths=(4,)).fit(X, y)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(activation="sigmoid"), "'activation' parameter"),
+    (dict(sampler="gradient"), "'sampler' parameter"),
+    (dict(alpha=-1.0), "'alpha' parameter"),
+    (dict(layer_widths=(0,)), "positive"),
+])
+def test_bad_hyper_parameters(params, message, digits):
+    with pytest.raises(ValueError, match=message):
+        dm.SWIMClassifier(**params).fit(digits.X_train, digits.y_train)
+
+
+def test_wrong_feature_count_at_predict(digits):
+    clf = dm.SWIMClassifier(layer_widths=(8,), random_state=0).fit(digits.X_train, digits.y_train)
+    with pytest.raises(ValueError, match="X has 10 features, but SWIMClassifier is expecting 64"):
+        clf.predict(np.ones((2, 10)))
