@@ -1,0 +1,387 @@
+"""Side-by-side benchmark: dualmap's SWIM sampler vs the reference package ``swimnetworks`` 0.0.2 (issue 2).
+
+For every setting (data set, activation, width) and every seed, both packages fit a one-hidden-layer
+SWIM network on the *same* train/test split (``dm.load_dataset(name, seed=0)``) and are scored on the
+same test set (accuracy; R² for ``diabetes``).
+
+* dualmap runs with its defaults (``alpha="auto"`` GCV ridge, float32 features, float64 readout).
+* The reference runs as ``Pipeline([Dense(...), Linear(regularization_scale=rcond)])``. Its readout is
+  ``np.linalg.lstsq`` with the SVD cutoff ``rcond``, and its accuracy depends strongly on that cutoff, so it
+  is run for every ``rcond`` of a grid and its *best mean test score* over the grid is reported (selected
+  on the test set: generous to the reference). Time and memory are those of the runs at that best rcond.
+
+Measurement: every single fit runs in a fresh Python process (this script re-invoked with ``--worker``).
+The worker loads the data (pre-split arrays saved as ``.npy`` by the parent, so the reference's worker
+never imports torch) and does a tiny warm-up fit of the same package (20 points, width 4: loads lazily
+imported code, starts the BLAS threads). Then it resets the process's peak-RSS counter
+(``echo 5 > /proc/self/clear_refs``), records the current RSS (``VmRSS``), times only ``fit`` with
+``time.perf_counter``, reads the high-water mark ``VmHWM`` and ``getrusage(RUSAGE_SELF).ru_maxrss`` right
+after ``fit``, and only then scores the test set. Reported memory: ``peak − RSS before fit`` (what the fit
+adds) and the absolute peak during fit (libraries + data + fit). The peak is ``VmHWM``, not ``ru_maxrss``:
+in a child process ``ru_maxrss`` never drops below the parent's RSS at ``fork`` (see ``_worker``).
+The packages are interleaved (reference seed 0 at each rcond, dualmap seed 0, reference seed 1, …) so that
+both see the same machine load.
+
+Usage::
+
+    python benchmarks/swim_vs_reference.py                      # everything (long: Fashion-MNIST 60k)
+    python benchmarks/swim_vs_reference.py --quick              # digits settings, seed 0 only
+    python benchmarks/swim_vs_reference.py --settings 'digits-*' diabetes-tanh-64
+    python benchmarks/swim_vs_reference.py --report benchmarks/results/swim_vs_reference.json
+
+Raw results go to ``benchmarks/results/swim_vs_reference[_quick].json`` (``--output`` to change), the
+markdown table to the same path with ``.md``; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import fnmatch
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results"
+
+RCOND_GRID = (1e-10, 1e-6, 1e-3)
+RCOND_GRID_DIABETES = (1e-10, 1e-6, 1e-3, 1e-1)
+RCOND_FASHION = (1e-6,)  # the research notes found 1e-6 best there; a grid would cost minutes per fit
+
+# name -> (dataset, n_train, activation, width, reference rcond grid)
+SETTINGS = {
+    "digits-tanh-512": ("digits", None, "tanh", 512, RCOND_GRID),
+    "digits-tanh-2048": ("digits", None, "tanh", 2048, RCOND_GRID),
+    "digits-relu-512": ("digits", None, "relu", 512, RCOND_GRID),
+    "digits-relu-2048": ("digits", None, "relu", 2048, RCOND_GRID),
+    "breast_cancer-tanh-512": ("breast_cancer", None, "tanh", 512, RCOND_GRID),
+    "diabetes-tanh-64": ("diabetes", None, "tanh", 64, RCOND_GRID_DIABETES),
+    "diabetes-tanh-512": ("diabetes", None, "tanh", 512, RCOND_GRID_DIABETES),
+    "fashion10k-tanh-1024": ("fashion_mnist", 10_000, "tanh", 1024, RCOND_FASHION),
+    "fashion60k-tanh-2048": ("fashion_mnist", None, "tanh", 2048, RCOND_FASHION),
+}
+DATA_SEED = 0
+SEEDS = (0, 1, 2)
+WORKER_TIMEOUT_S = 3600
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- worker (one fit per process)
+def _status_kib(field: str) -> int:
+    """``VmRSS`` (current) or ``VmHWM`` (peak since start or the last reset) of this process, in KiB."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not found in /proc/self/status")
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _worker(spec: dict) -> dict:
+    import gc
+    import resource
+
+    import numpy as np
+
+    data = Path(spec["data_dir"])
+    X_train, y_train = np.load(data / "X_train.npy"), np.load(data / "y_train.npy")
+    X_test, y_test = np.load(data / "X_test.npy"), np.load(data / "y_test.npy")
+    classify = spec["task"] == "classification"
+    width, activation, seed = spec["width"], spec["activation"], spec["seed"]
+
+    if spec["package"] == "dualmap":
+        import dualmap as dm
+
+        estimator = dm.SWIMClassifier if classify else dm.SWIMRegressor
+
+        def make(w):
+            return estimator(layer_widths=(w,), activation=activation, random_state=seed)
+
+        def score(model):
+            return float(model.score(X_test, y_test))
+    else:
+        from sklearn.metrics import r2_score
+        from sklearn.pipeline import Pipeline
+        from swimnetworks import Dense, Linear
+
+        def make(w):
+            return Pipeline([
+                ("dense", Dense(layer_width=w, activation=activation, parameter_sampler=activation,
+                                random_seed=seed, is_classifier=classify)),
+                ("linear", Linear(regularization_scale=spec["rcond"], is_classifier=classify)),
+            ])
+
+        def score(model):
+            prediction = model.transform(X_test)
+            if classify:  # Linear(is_classifier=True) returns the labels, shape (N, 1)
+                return float(np.mean(prediction.ravel() == y_test))
+            return float(r2_score(y_test, prediction.reshape(y_test.shape)))
+
+    # tiny warm-up fit of the same package: imports lazily loaded code, starts the BLAS threads
+    warm = np.linspace(0, len(X_train) - 1, 20).astype(int)
+    make(4).fit(X_train[warm], y_train[warm])
+
+    gc.collect()
+    maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # ru_maxrss of a child is max(signal->maxrss, mm high-water mark), and the kernel sets signal->maxrss
+    # at exec to the RSS of the pre-exec image, i.e. the forked parent (~300 MiB once it imported torch):
+    # a child's ru_maxrss can never go below that. So the peak is read from the mm high-water mark VmHWM,
+    # reset to the current RSS right before fit by writing "5" to /proc/self/clear_refs (Linux >= 4.0).
+    # Both are recorded; ru_maxrss is the fallback if the reset is not possible.
+    peak_reset = _reset_peak()
+    rss_before = _status_kib("VmRSS")
+    model = make(width)
+    start = time.perf_counter()
+    model.fit(X_train, y_train)
+    fit_s = time.perf_counter() - start
+    hwm_after = _status_kib("VmHWM")
+    maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_after = hwm_after if peak_reset else maxrss_after
+    result = {
+        "fit_s": fit_s,
+        "rss_before_fit_mib": rss_before / 1024,
+        "peak_mib": peak_after / 1024,
+        "fit_peak_delta_mib": (peak_after - rss_before) / 1024,
+        "vmhwm_after_fit_mib": hwm_after / 1024,
+        "ru_maxrss_before_fit_mib": maxrss_before / 1024,
+        "ru_maxrss_after_fit_mib": maxrss_after / 1024,
+        "peak_reset_before_fit": peak_reset,
+        # without the reset, a fit whose peak stays below an earlier peak is hidden
+        "peak_set_during_fit": peak_reset or maxrss_after > maxrss_before,
+        "test_score": score(model),
+    }
+    if spec["package"] == "dualmap":
+        result["alpha"] = float(model.alpha_)
+    return result
+
+
+# --------------------------------------------------------------------------- parent
+def _prepare_data(dataset: str, n_train, folder: Path) -> dict:
+    import numpy as np
+
+    import dualmap as dm
+
+    ds = dm.load_dataset(dataset, seed=DATA_SEED, n_train=n_train)
+    folder.mkdir(parents=True, exist_ok=True)
+    for key in ("X_train", "y_train", "X_test", "y_test"):
+        np.save(folder / f"{key}.npy", np.ascontiguousarray(getattr(ds, key)))
+    return {"task": ds.task, "n_train": int(ds.X_train.shape[0]), "n_test": int(ds.X_test.shape[0]),
+            "n_features": int(ds.X_train.shape[1])}
+
+
+def _run_worker(spec: dict) -> dict:
+    load = os.getloadavg()[0]
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
+                          capture_output=True, text=True, timeout=WORKER_TIMEOUT_S, cwd=REPO)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker failed ({spec}):\n{proc.stderr[-4000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["loadavg_1min_at_start"] = load
+    return result
+
+
+def _environment() -> dict:
+    import numpy
+    import scipy
+    import sklearn
+    import swimnetworks  # noqa: F401
+    import torch
+    from importlib.metadata import version
+
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO).stdout.strip()
+        except OSError:
+            return ""
+
+    return {
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "gpu": "cuda" if torch.cuda.is_available() else "no GPU",
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "versions": {"dualmap": version("dualmap"), "swimnetworks": version("swimnetworks"),
+                     "torch": torch.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
+                     "scikit-learn": sklearn.__version__},
+        "git_commit": git("rev-parse", "--short", "HEAD"),
+        "git_dirty_files": [line[3:] for line in git("status", "--porcelain").splitlines() if line],
+    }
+
+
+def _select(patterns, quick: bool) -> list[str]:
+    names = list(SETTINGS)
+    if quick:
+        names = [n for n in names if SETTINGS[n][0] == "digits"]
+    if patterns:
+        chosen = [n for n in names if any(fnmatch.fnmatch(n, p) or p in n for p in patterns)]
+        if not chosen:
+            raise SystemExit(f"--settings {patterns} matches none of {names}")
+        names = chosen
+    return names
+
+
+def run(names, seeds, output: Path, command: str) -> dict:
+    env = _environment()
+    log(f"environment: {env['cpu']}, nproc={env['nproc']}, {env['gpu']}, versions={env['versions']}")
+    results = {"command": command, "environment": env, "data_seed": DATA_SEED, "seeds": list(seeds),
+               "settings": {}}
+    tmp = Path(tempfile.mkdtemp(prefix="swimbench-"))
+    try:
+        prepared = {}
+        for name in names:
+            dataset, n_train, activation, width, rconds = SETTINGS[name]
+            key = (dataset, n_train)
+            if key not in prepared:
+                folder = tmp / f"{dataset}-{n_train}"
+                log(f"loading {dataset} (n_train={n_train}) …")
+                prepared[key] = (folder, _prepare_data(dataset, n_train, folder))
+            folder, meta = prepared[key]
+            entry = {"dataset": dataset, "activation": activation, "width": width, "rconds": list(rconds),
+                     **meta, "runs": []}
+            results["settings"][name] = entry
+            log(f"== {name}: {meta}")
+            base = {"data_dir": str(folder), "task": meta["task"], "width": width, "activation": activation}
+            for seed in seeds:
+                jobs = [dict(base, package="reference", seed=seed, rcond=r) for r in rconds]
+                jobs.append(dict(base, package="dualmap", seed=seed, rcond=None))
+                for spec in jobs:
+                    outcome = _run_worker(spec)
+                    record = {k: spec[k] for k in ("package", "seed", "rcond")} | outcome
+                    entry["runs"].append(record)
+                    log(f"   {name} {spec['package']:9s} seed={seed} rcond={spec['rcond']}: "
+                        f"score={outcome['test_score']:.4f} fit={outcome['fit_s']:.2f}s "
+                        f"Δpeak={outcome['fit_peak_delta_mib']:.0f}MiB peak={outcome['peak_mib']:.0f}MiB "
+                        f"load={outcome['loadavg_1min_at_start']:.2f}")
+                output.write_text(json.dumps(results, indent=1))  # keep partial results
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    results["environment"]["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    output.write_text(json.dumps(results, indent=1))
+    return results
+
+
+# --------------------------------------------------------------------------- summary
+def summarise(results: dict) -> list[dict]:
+    rows = []
+    for name, entry in results["settings"].items():
+        runs = entry["runs"]
+        dm_runs = [r for r in runs if r["package"] == "dualmap"]
+        by_rcond = {}
+        for r in runs:
+            if r["package"] == "reference":
+                by_rcond.setdefault(r["rcond"], []).append(r)
+        if not dm_runs or not by_rcond:
+            continue
+        ref_means = {rc: statistics.fmean(r["test_score"] for r in rs) for rc, rs in by_rcond.items()}
+        best = max(ref_means, key=ref_means.get)
+        ref_runs = by_rcond[best]
+
+        def agg(rs):
+            return {"score": statistics.fmean(r["test_score"] for r in rs),
+                    "score_min": min(r["test_score"] for r in rs),
+                    "score_max": max(r["test_score"] for r in rs),
+                    "fit_s": statistics.median(r["fit_s"] for r in rs),
+                    "delta_mib": max(r["fit_peak_delta_mib"] for r in rs),
+                    "peak_mib": max(r["peak_mib"] for r in rs),
+                    "peak_hidden": any(not r["peak_set_during_fit"] for r in rs),
+                    "n": len(rs)}
+
+        rows.append({"setting": name, "dataset": entry["dataset"], "task": entry["task"],
+                     "n_train": entry["n_train"], "best_rcond": best, "ref_scores_by_rcond": ref_means,
+                     "dualmap": agg(dm_runs), "reference": agg(ref_runs),
+                     "dualmap_alpha": statistics.median(r["alpha"] for r in dm_runs)})
+    return rows
+
+
+def markdown(results: dict) -> str:
+    rows = summarise(results)
+    lines = [
+        "| setting | n_train | metric | dualmap | reference (best rcond) | Δ (points) | fit s dualmap / ref | "
+        "time ratio | Δpeak MiB dualmap / ref | Δpeak ratio | abs peak MiB dualmap / ref | abs ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        d, r = row["dualmap"], row["reference"]
+        metric = "R²" if row["task"] == "regression" else "acc"
+        diff = 100 * (d["score"] - r["score"])
+        lines.append(
+            f"| {row['setting']} | {row['n_train']} | {metric} | {d['score']:.4f} | {r['score']:.4f} "
+            f"({row['best_rcond']:g}) | {diff:+.2f} | {d['fit_s']:.3f} / {r['fit_s']:.3f} | "
+            f"**{d['fit_s'] / r['fit_s']:.2f}** | {d['delta_mib']:.0f} / {r['delta_mib']:.0f} | "
+            f"**{d['delta_mib'] / max(r['delta_mib'], 1e-9):.2f}** | {d['peak_mib']:.0f} / {r['peak_mib']:.0f} | "
+            f"{d['peak_mib'] / r['peak_mib']:.2f} |"
+        )
+    lines += ["", "Reference test score per rcond (mean over seeds):", ""]
+    for row in rows:
+        grid = ", ".join(f"{rc:g}: {s:.4f}" for rc, s in sorted(row["ref_scores_by_rcond"].items()))
+        lines.append(f"- {row['setting']}: {grid}; dualmap GCV α (median) = {row['dualmap_alpha']:.3g}")
+    hidden = [row["setting"] for row in rows if row["dualmap"]["peak_hidden"] or row["reference"]["peak_hidden"]]
+    if hidden:
+        lines += ["", f"Note: in {hidden} the peak RSS did not rise during some fit (the fit's peak is below the "
+                      f"warm-up/load peak), so Δpeak there is an upper bound."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="only the digits settings, seed 0")
+    parser.add_argument("--settings", nargs="+", metavar="PATTERN",
+                        help=f"run only settings matching these glob patterns/substrings; known: {list(SETTINGS)}")
+    parser.add_argument("--seeds", nargs="+", type=int, help="seeds (default 0 1 2; 0 with --quick)")
+    parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/swim_vs_reference[_quick].json)")
+    parser.add_argument("--report", type=Path, metavar="JSON", help="only print the table of an existing JSON file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker is not None:
+        print(json.dumps(_worker(json.loads(args.worker))))
+        return
+    if args.report is not None:
+        print(markdown(json.loads(args.report.read_text())))
+        return
+
+    names = _select(args.settings, args.quick)
+    seeds = tuple(args.seeds) if args.seeds else ((0,) if args.quick else SEEDS)
+    output = args.output or RESULTS / f"swim_vs_reference{'_quick' if args.quick else ''}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    command = " ".join(["python", os.path.relpath(__file__, REPO), *(argv if argv is not None else sys.argv[1:])])
+    log(f"settings {names}, seeds {list(seeds)} -> {output}")
+    started = time.perf_counter()
+    results = run(names, seeds, output, command)
+    table = markdown(results)
+    output.with_suffix(".md").write_text(table)
+    log(f"done in {time.perf_counter() - started:.0f} s; results in {output}")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

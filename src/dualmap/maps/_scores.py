@@ -1,0 +1,134 @@
+"""How well a SWIM neuron reproduces a trained neuron: geometric error, activation similarity, scores.
+
+All functions work on every neuron (and every candidate pair of every neuron) at once.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..network import activation_function
+from ..swim.construction import swim_constants
+
+__all__ = ["geometric_error", "candidate_similarity", "neuron_scores", "column_cosine", "pair_distance_squared"]
+
+
+def pair_distance_squared(Z: torch.Tensor, first: torch.Tensor, second: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
+    """``‖z_second − z_first‖²`` for index tensors of any (equal) shape, in chunks of rows."""
+    flat_first, flat_second = first.reshape(-1), second.reshape(-1)
+    out = torch.empty(flat_first.shape, dtype=Z.dtype, device=Z.device)
+    for start in range(0, len(flat_first), chunk):
+        delta = Z[flat_second[start:start + chunk]] - Z[flat_first[start:start + chunk]]
+        out[start:start + chunk] = (delta * delta).sum(dim=1)
+    return out.reshape(first.shape)
+
+
+def geometric_error(Z: torch.Tensor, pre_activation: torch.Tensor, weight_norm: torch.Tensor,
+                    candidates: torch.Tensor, activation: str) -> torch.Tensor:
+    """Dimensionless distance between each trained neuron and the SWIM neurons of its candidate pairs.
+
+    With ``a_i = a(z_i)``, ``a_j = a(z_j)`` the trained pre-activations at the pair's points, ``Δ = z_j − z_i``
+    and ``‖w‖`` the trained weight norm:
+
+    * tanh (no scale freedom): how far each point is from where the SWIM construction needs it, in units
+      of the trained pre-activation:
+      :math:`(a_i + s_2)^2 + \\lVert w\\rVert^2 \\lVert \\Delta - s_1 w/\\lVert w\\rVert^2 \\rVert^2
+      = (a_i + s_2)^2 + \\lVert w\\rVert^2\\lVert\\Delta\\rVert^2 - 2 s_1 (a_j - a_i) + s_1^2`;
+    * ReLU (modulo scale): :math:`2(1 - \\cos\\theta) + (a_i / (\\lVert w\\rVert\\lVert\\Delta\\rVert))^2` with
+      :math:`\\cos\\theta = (a_j - a_i)/(\\lVert w\\rVert\\lVert\\Delta\\rVert)` — the angle between ``Δ``
+      and ``w`` and the distance of ``z_i`` from the hyperplane relative to the pair's length.
+
+    Parameters
+    ----------
+    Z : torch.Tensor of shape (n, d)
+    pre_activation : torch.Tensor of shape (n, width)
+        ``a(z)`` for every point and trained neuron.
+    weight_norm : torch.Tensor of shape (width,)
+    candidates : torch.Tensor of shape (width, n_candidates, 2), int64
+
+    Returns
+    -------
+    torch.Tensor of shape (width, n_candidates); 0 exactly when the pair reproduces the neuron.
+    """
+    s1, s2 = swim_constants(activation)
+    first, second = candidates[..., 0], candidates[..., 1]
+    neuron = torch.arange(candidates.shape[0], device=Z.device)[:, None]
+    a_i, a_j = pre_activation[first, neuron], pre_activation[second, neuron]
+    delta_sq = pair_distance_squared(Z, first, second)
+    norm = weight_norm[:, None]
+    if activation == "tanh":
+        return (a_i + s2) ** 2 + norm**2 * delta_sq - 2.0 * s1 * (a_j - a_i) + s1**2
+    length = norm * delta_sq.clamp_min(torch.finfo(Z.dtype).tiny).sqrt()
+    return 2.0 * (1.0 - (a_j - a_i) / length) + (a_i / length) ** 2
+
+
+def column_cosine(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Cosine between matching columns of ``A`` and ``B`` (n, width); 0 where a column is all zero."""
+    dot = (A * B).sum(dim=0)
+    norms = torch.linalg.vector_norm(A, dim=0) * torch.linalg.vector_norm(B, dim=0)
+    return torch.where(norms > 0, dot / norms.clamp_min(torch.finfo(A.dtype).tiny), 0.0)
+
+
+def candidate_similarity(Z: torch.Tensor, eval_rows: torch.Tensor, trained_activation: torch.Tensor,
+                         candidates: torch.Tensor, activation: str, *, chunk_neurons: int = 32) -> torch.Tensor:
+    """Cosine between each trained neuron's activations and those of its candidate SWIM neurons.
+
+    For candidate pair ``(i, j)`` of neuron ``k`` the SWIM pre-activation at an evaluation point ``z_s`` is
+    :math:`s_1 \\langle \\Delta, z_s - z_i\\rangle / \\lVert\\Delta\\rVert^2 - s_2`; its activation vector over
+    the evaluation points is compared with the trained neuron's by the cosine (scale-free for ReLU).
+
+    Parameters
+    ----------
+    Z : torch.Tensor of shape (n, d)
+    eval_rows : torch.Tensor of shape (n_eval,), int64
+        Rows of ``Z`` on which activations are compared.
+    trained_activation : torch.Tensor of shape (n_eval, width)
+    candidates : torch.Tensor of shape (width, n_candidates, 2)
+
+    Returns
+    -------
+    torch.Tensor of shape (width, n_candidates)
+    """
+    s1, s2 = swim_constants(activation)
+    sigma = activation_function(activation)
+    Z_eval = Z[eval_rows]                                                   # (S, d)
+    width, n_candidates, _ = candidates.shape
+    out = torch.empty((width, n_candidates), dtype=Z.dtype, device=Z.device)
+    for start in range(0, width, chunk_neurons):
+        block = candidates[start:start + chunk_neurons]                      # (c, P, 2)
+        z1, z2 = Z[block[..., 0]], Z[block[..., 1]]                         # (c, P, d)
+        delta = z2 - z1
+        delta_sq = (delta * delta).sum(dim=-1).clamp_min(torch.finfo(Z.dtype).tiny)
+        pre = s1 * (delta @ Z_eval.T - (delta * z1).sum(dim=-1, keepdim=True)) / delta_sq[..., None] - s2   # (c, P, S)
+        act = sigma(pre)
+        target = trained_activation[:, start:start + chunk_neurons].T[:, None, :]                      # (c, 1, S)
+        dot = (act * target).sum(dim=-1)
+        norms = torch.linalg.vector_norm(act, dim=-1) * torch.linalg.vector_norm(target, dim=-1)
+        out[start:start + chunk_neurons] = torch.where(norms > 0, dot / norms.clamp_min(torch.finfo(Z.dtype).tiny), 0.0)
+    return out
+
+
+def neuron_scores(weight: torch.Tensor, bias: torch.Tensor, converted_weight: torch.Tensor,
+                  converted_bias: torch.Tensor, trained_activation: torch.Tensor,
+                  converted_activation: torch.Tensor, data_radius: float) -> dict[str, torch.Tensor]:
+    """Per-neuron agreement between trained neurons ``(w, b)`` and converted ones ``(ŵ, b̂)``.
+
+    * ``direction_cosine``: :math:`\\langle \\hat w, w\\rangle / (\\lVert\\hat w\\rVert\\lVert w\\rVert)`;
+    * ``offset_error``: :math:`|\\hat b/\\lVert\\hat w\\rVert - b/\\lVert w\\rVert| / R`, the distance
+      between the two hyperplanes' offsets in units of the data radius ``R`` (RMS distance of the
+      representation's points from their mean);
+    * ``norm_ratio``: :math:`\\lVert\\hat w\\rVert / \\lVert w\\rVert`;
+    * ``activation_correlation``: cosine between the two neurons' activation vectors on the data.
+
+    All are invariant under the ReLU rescaling ``(w, b) → (cw, cb)`` except ``norm_ratio``.
+    """
+    trained_norm = torch.linalg.vector_norm(weight, dim=1)
+    converted_norm = torch.linalg.vector_norm(converted_weight, dim=1)
+    tiny = torch.finfo(weight.dtype).tiny
+    return {
+        "direction_cosine": (weight * converted_weight).sum(dim=1) / (trained_norm * converted_norm).clamp_min(tiny),
+        "offset_error": (converted_bias / converted_norm.clamp_min(tiny) - bias / trained_norm.clamp_min(tiny)).abs()
+        / max(data_radius, tiny),
+        "norm_ratio": converted_norm / trained_norm.clamp_min(tiny),
+        "activation_correlation": column_cosine(trained_activation, converted_activation),
+    }

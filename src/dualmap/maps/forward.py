@@ -1,0 +1,238 @@
+"""The forward map: a trained network → for every hidden neuron, a pair of data points.
+
+Layer by layer (DESIGN.md §2): layer ``l`` is matched in the representation ``Z_l`` — the images of the
+input points under the *converted* layers ``0..l-1`` — with the trained layer expressed in that
+representation by a least-squares change of basis from converted to trained features.
+
+Methods (``method=``):
+
+``"thesis"``
+    The 2023 thesis baseline (research/conversion.md §1.1): ``x1`` among points within a ratio ``r`` of
+    the hyperplane, ``x2`` by weight-norm preservation. One hidden ReLU layer only.
+``"geometric"``
+    Anchors: the ``n_anchors`` points nearest the level set on which the pair's first point must lie
+    (``a(z) = −s2``; for tanh also the second point's, ``a(z) = s1 − s2``). Partners: tanh — the
+    ``n_partners`` nearest data points (faiss) to the ideal partner ``z1 + s1·w/‖w‖²``; ReLU — the points
+    in the best direction ``w/‖w‖`` from the anchor, any distance (the norm goes into the scale).
+    Chosen by the smallest :func:`~dualmap.maps._scores.geometric_error`.
+``"function"`` (default)
+    The same candidates, chosen by the largest cosine between the candidate neuron's and the trained
+    neuron's activations on ``n_eval`` data points.
+``"assignment"``
+    The function-space scores, but all neurons of a layer assigned jointly to *distinct* pairs by a
+    linear assignment (:func:`scipy.optimize.linear_sum_assignment`), so neurons cannot pile onto one pair.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from .._backend import as_tensor, resolve_device, resolve_dtype, to_numpy
+from .._progress import progress_bar
+from .._validation import check_data
+from ..network import MLP, activation_function
+from ..swim.construction import swim_constants, swim_neurons
+from ..swim.readout import fit_ridge
+from ._scores import candidate_similarity, geometric_error, neuron_scores, pair_distance_squared
+from ._search import best_direction_partners, level_set_anchors, nearest_points, thesis_candidates
+from .pairmap import PairMap, fingerprint
+
+__all__ = ["to_pairs", "METHODS", "DEFAULT_METHOD"]
+
+METHODS = ("thesis", "geometric", "function", "assignment")
+DEFAULT_METHOD = "function"
+
+
+def _check_network(mlp) -> list[str]:
+    if not isinstance(mlp, MLP):
+        raise TypeError(f"to_pairs expects a dualmap MLP (use dm.MLP.from_torch for torch models); got {type(mlp).__name__}")
+    if mlp.n_hidden_layers < 1:
+        raise ValueError("the network has no hidden layer to map")
+    hidden = mlp.activations[:-1]
+    for index, activation in enumerate(hidden):
+        if activation not in ("relu", "tanh"):
+            raise ValueError(
+                f"hidden layer {index} has activation {activation!r}; a SWIM neuron exists only for 'relu' and 'tanh'"
+            )
+    return hidden
+
+
+def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n_partners: int = 8,
+             n_eval: int = 2048, ratio: float = 0.04, max_candidates: int = 64, seed: int = 0,
+             device="auto", dtype="float32", progress: bool = True, warm_pairs=None) -> PairMap:
+    """Map every hidden neuron of ``mlp`` to the ordered pair of rows of ``X`` whose SWIM neuron reproduces it.
+
+    Parameters
+    ----------
+    mlp : MLP
+        A trained network with ReLU or tanh hidden layers (``dm.MLP.from_torch`` converts torch models).
+    X : ndarray of shape (n_samples, n_features)
+        The data whose points may form pairs (usually the training inputs).
+    method : {"function", "geometric", "assignment", "thesis"}, default="function"
+        See the module docstring.
+    n_anchors, n_partners : int, default=8
+        Candidate pool per neuron: ``n_anchors`` first points × ``n_partners`` partners (twice for tanh).
+    n_eval : int, default=2048
+        Points on which ``"function"``/``"assignment"`` compare activations (a seeded subset of ``X``).
+    ratio, max_candidates : float, int
+        The thesis baseline's threshold ratio ``r`` and its cap on ``x1`` candidates.
+    seed : int
+        Seeds the evaluation subset.
+    device, dtype : where and in which precision the search runs; scores are reported in float64.
+    progress : bool
+        Progress bar over layers.
+    warm_pairs : list of ndarray, optional
+        Pairs of a previous map (e.g. an earlier checkpoint) added to every neuron's candidates.
+
+    Returns
+    -------
+    PairMap
+    """
+    started = time.perf_counter()
+    hidden = _check_network(mlp)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; available: {list(METHODS)}")
+    X = check_data(X, min_samples=2, n_features=mlp.input_dim)
+    if not np.any(np.ptp(X, axis=0) > 0):
+        raise ValueError("X holds fewer than 2 distinct points; no pair can be formed")
+    if method == "thesis" and (mlp.n_hidden_layers != 1 or hidden[0] != "relu"):
+        raise ValueError(
+            f"the thesis baseline handles one hidden ReLU layer only; this network has {mlp.n_hidden_layers} hidden "
+            f"layer(s) with activations {hidden}"
+        )
+    for name, value in (("n_anchors", n_anchors), ("n_partners", n_partners), ("n_eval", n_eval),
+                        ("max_candidates", max_candidates)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}")
+    if warm_pairs is not None and [len(p) for p in warm_pairs] != list(mlp.hidden_widths):
+        raise ValueError(f"warm_pairs must have one (width, 2) array per hidden layer {mlp.hidden_widths}")
+
+    torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
+    rng = np.random.default_rng(seed)
+    eval_rows = torch.as_tensor(np.sort(rng.choice(len(X), size=min(n_eval, len(X)), replace=False)),
+                                device=torch_device)
+    X_t = as_tensor(X, device=torch_device, dtype=torch_dtype)
+    trained_in, converted_in = X_t, X_t
+    pairs_out, scales_out, scores_out = [], [], []
+    with torch.no_grad():
+        for layer in progress_bar(range(mlp.n_hidden_layers), desc=f"map ({method})", disable=not progress,
+                                  unit="layer"):
+            activation = hidden[layer]
+            sigma = activation_function(activation)
+            weight = as_tensor(mlp.weights[layer], device=torch_device, dtype=torch_dtype)
+            bias = as_tensor(mlp.biases[layer], device=torch_device, dtype=torch_dtype)
+            trained_activation = sigma(torch.addmm(bias, trained_in, weight.T))
+            if layer == 0:
+                eff_weight, eff_bias = weight, bias
+            else:   # express the trained layer in the converted representation
+                basis = fit_ridge(converted_in, trained_in, "auto")
+                eff_weight = (weight.double() @ basis.weight).to(torch_dtype)
+                eff_bias = (bias.double() + weight.double() @ basis.bias).to(torch_dtype)
+            Z = converted_in
+            pre = torch.addmm(eff_bias, Z, eff_weight.T)                                   # (n, width)
+            warm = None if warm_pairs is None else torch.as_tensor(np.asarray(warm_pairs[layer]), device=torch_device)
+            pairs, match = _match_layer(method, Z, pre, eff_weight, eff_bias, activation, trained_activation,
+                                        eval_rows, n_anchors, n_partners, ratio, max_candidates, warm)
+            conv_weight, conv_bias = swim_neurons(Z[pairs[:, 0]], Z[pairs[:, 1]], activation)
+            converted_out = sigma(torch.addmm(conv_bias, Z, conv_weight.T))
+            radius = float(((Z - Z.mean(dim=0)) ** 2).sum(dim=1).mean().sqrt())
+            scores = neuron_scores(eff_weight.double(), eff_bias.double(), conv_weight.double(), conv_bias.double(),
+                                   trained_activation.double(), converted_out.double(), radius)
+            scores["match_score"] = match.double()
+            if method == "thesis":
+                scale = torch.ones(len(pairs), dtype=torch.float64)
+            elif activation == "relu":
+                scale = 1.0 / scores["norm_ratio"]
+            else:
+                scale = torch.ones(len(pairs), dtype=torch.float64)
+            pairs_out.append(to_numpy(pairs).astype(np.int64))
+            scales_out.append(to_numpy(scale).astype(np.float64))
+            scores_out.append({name: to_numpy(value).astype(np.float64) for name, value in scores.items()})
+            trained_in, converted_in = trained_activation, converted_out
+        trained_output = to_numpy(mlp.forward(X_t.double().cpu()))
+    teacher = (mlp.weights[-1].astype(np.float64), mlp.biases[-1].astype(np.float64), trained_output.mean(axis=0))
+    params = dict(n_anchors=n_anchors, n_partners=n_partners, n_eval=n_eval, seed=seed, dtype=str(dtype),
+                  warm_start=warm_pairs is not None)
+    if method == "thesis":
+        params = dict(ratio=ratio, max_candidates=max_candidates)
+    return PairMap(pairs=pairs_out, scales=scales_out, scores=scores_out, activations=list(hidden), method=method,
+                   params=params, x_fingerprint=fingerprint(X), teacher_readout=teacher,
+                   seconds=time.perf_counter() - started)
+
+
+def candidate_pairs(Z: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, activation: str,
+                    n_anchors: int, n_partners: int) -> torch.Tensor:
+    """The geometric candidate pool of every neuron: shape (width, n_candidates, 2), int64 (see module docstring)."""
+    s1, s2 = swim_constants(activation)
+    norm_sq = (weight * weight).sum(dim=1)
+    width = weight.shape[0]
+    pools = []
+    if activation == "relu":
+        anchors = level_set_anchors(pre, -s2, n_anchors)                                  # (width, m)
+        partners = best_direction_partners(Z, anchors, weight / norm_sq.sqrt()[:, None], n_partners)
+        first = anchors[:, :, None].expand_as(partners)
+        pools.append(torch.stack([first, partners], dim=-1).reshape(width, -1, 2))
+    else:
+        step = s1 * weight / norm_sq[:, None]                                              # ideal Δ
+        for level, sign in ((-s2, 1.0), (s1 - s2, -1.0)):                                  # anchor = first / second point
+            anchors = level_set_anchors(pre, level, n_anchors)
+            queries = Z[anchors] + sign * step[:, None, :]                                 # (width, m, d)
+            partners = nearest_points(Z, queries.reshape(-1, Z.shape[1]), n_partners).to(Z.device)
+            partners = partners.reshape(width, anchors.shape[1], -1)
+            anchor = anchors[:, :, None].expand_as(partners)
+            pair = (anchor, partners) if sign > 0 else (partners, anchor)
+            pools.append(torch.stack(pair, dim=-1).reshape(width, -1, 2))
+    return torch.cat(pools, dim=1)
+
+
+def _match_layer(method, Z, pre, weight, bias, activation, trained_activation, eval_rows, n_anchors, n_partners,
+                 ratio, max_candidates, warm):
+    """Choose one pair per neuron; return ``(pairs (width, 2), match score (width,))``."""
+    if method == "thesis":
+        pairs, error = thesis_candidates(Z, weight, bias, ratio, max_candidates)
+        return pairs, -error
+    candidates = candidate_pairs(Z, pre, weight, activation, n_anchors, n_partners)
+    if warm is not None:
+        candidates = torch.cat([candidates, warm[:, None, :]], dim=1)
+    # a pair of coincident points defines no neuron: give it the worst score
+    coincident = pair_distance_squared(Z, candidates[..., 0], candidates[..., 1]) == 0
+    if method == "geometric":
+        error = geometric_error(Z, pre, torch.linalg.vector_norm(weight, dim=1), candidates, activation)
+        error = torch.where(coincident, torch.inf, error)
+        best = error.argmin(dim=1)
+        rows = torch.arange(len(candidates), device=Z.device)
+        return candidates[rows, best], -error[rows, best]
+    similarity = candidate_similarity(Z, eval_rows, trained_activation[eval_rows], candidates, activation)
+    similarity = torch.where(coincident, -torch.inf, similarity)
+    rows = torch.arange(len(candidates), device=Z.device)
+    if method == "function":
+        best = similarity.argmax(dim=1)
+        return candidates[rows, best], similarity[rows, best]
+    return _assign(candidates, similarity)
+
+
+def _assign(candidates: torch.Tensor, similarity: torch.Tensor):
+    """Distinct pairs for all neurons maximising the summed similarity (linear assignment)."""
+    width, n_candidates, _ = candidates.shape
+    flat = to_numpy(candidates.reshape(-1, 2))
+    unique, inverse = np.unique(flat, axis=0, return_inverse=True)
+    inverse = inverse.reshape(width, n_candidates)
+    scores = to_numpy(similarity).astype(np.float64)
+    if len(unique) < width:   # not enough distinct pairs: fall back to each neuron's best
+        best = scores.argmax(axis=1)
+        rows = np.arange(width)
+        return candidates[rows, best], similarity[rows, best]
+    cost = np.full((width, len(unique)), 4.0)          # cosine ≥ −1, so 1 − cosine ≤ 2 < 4 for real candidates
+    rows = np.repeat(np.arange(width), n_candidates)
+    finite = np.isfinite(scores.reshape(-1))
+    np.minimum.at(cost, (rows[finite], inverse.reshape(-1)[finite]), 1.0 - scores.reshape(-1)[finite])
+    assigned_rows, assigned = linear_sum_assignment(cost)
+    order = np.argsort(assigned_rows)
+    chosen = unique[assigned[order]]
+    match = 1.0 - cost[assigned_rows[order], assigned[order]]
+    device = candidates.device
+    return torch.as_tensor(chosen, device=device), torch.as_tensor(match, device=device, dtype=similarity.dtype)

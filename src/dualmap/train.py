@@ -1,0 +1,319 @@
+"""Gradient training (SGD, Adam) of an :class:`~dualmap.MLP`, with checkpoints.
+
+Loss: cross-entropy on the network's outputs (logits) for classification, mean squared error for
+regression. Checkpoints are copies of the network at chosen optimisation steps (step 0 is the
+initial network, step ``k`` the network after ``k`` mini-batch updates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._backend import as_tensor, resolve_device, resolve_dtype
+from ._io import CorruptFileError, load_archive, save_archive
+from ._progress import progress_bar
+from ._validation import check_activation, check_data, check_layer_widths
+from .network import MLP
+
+__all__ = ["TrainRun", "train", "checkpoint_steps", "encode_targets"]
+
+OPTIMIZERS = ("adam", "sgd")
+INITS = ("he", "xavier", "torch")
+
+
+@dataclass
+class TrainRun:
+    """The result of :func:`train`.
+
+    Attributes
+    ----------
+    model : MLP
+        The network after the last step.
+    checkpoints : list of (int, MLP)
+        ``(step, network)`` at every checkpoint step, in increasing order.
+    history : dict of str → ndarray
+        Per epoch: ``epoch``, ``step`` (steps done at the end of the epoch), ``train_loss``,
+        ``train_metric`` (accuracy or R²) and, with validation data, ``val_loss``, ``val_metric``.
+    task : {"classification", "regression"}
+    classes : ndarray or None
+        Class labels; output ``k`` of the network is the logit of ``classes[k]``.
+    config : dict
+        The arguments of :func:`train` that produced the run.
+    """
+
+    model: MLP
+    checkpoints: list
+    history: dict
+    task: str
+    classes: np.ndarray | None = None
+    config: dict = field(default_factory=dict)
+
+    @property
+    def steps(self) -> list[int]:
+        """The checkpoint steps."""
+        return [step for step, _ in self.checkpoints]
+
+    def save(self, path):
+        """Save the run (every checkpoint network, the history, the config) to a dualmap archive."""
+        arrays = {f"history_{key}": np.asarray(value) for key, value in self.history.items()}
+        arrays["steps"] = np.array(self.steps, dtype=np.int64)
+        if self.classes is not None:
+            arrays["classes"] = np.asarray(self.classes)
+        for index, (_, network) in enumerate(self.checkpoints):
+            arrays.update(_network_arrays(network, f"checkpoint_{index}_"))
+        arrays.update(_network_arrays(self.model, "model_"))
+        return save_archive(path, "TrainRun", arrays, {"task": self.task, "config": self.config})
+
+    @classmethod
+    def load(cls, path) -> "TrainRun":
+        """Load a run written by :meth:`save`."""
+        meta, arrays = load_archive(path, "TrainRun")
+        try:
+            steps = [int(s) for s in arrays["steps"]]
+            checkpoints = [(step, _network_from_arrays(arrays, f"checkpoint_{i}_")) for i, step in enumerate(steps)]
+            history = {key[len("history_"):]: value for key, value in arrays.items() if key.startswith("history_")}
+            return cls(model=_network_from_arrays(arrays, "model_"), checkpoints=checkpoints, history=history,
+                       task=meta["task"], classes=arrays.get("classes"), config=meta.get("config", {}))
+        except (KeyError, ValueError) as exc:
+            raise CorruptFileError(f"{path} is not a valid TrainRun file: {exc}") from exc
+
+
+def _network_arrays(network: MLP, prefix: str) -> dict:
+    arrays = {f"{prefix}activations": np.array(network.activations)}
+    for index, (weight, bias) in enumerate(zip(network.weights, network.biases)):
+        arrays[f"{prefix}weight_{index}"] = weight
+        arrays[f"{prefix}bias_{index}"] = bias
+    return arrays
+
+
+def _network_from_arrays(arrays: dict, prefix: str) -> MLP:
+    activations = [str(a) for a in arrays[f"{prefix}activations"]]
+    return MLP([arrays[f"{prefix}weight_{i}"] for i in range(len(activations))],
+               [arrays[f"{prefix}bias_{i}"] for i in range(len(activations))], activations)
+
+
+def checkpoint_steps(checkpoints, total_steps: int) -> list[int]:
+    """Resolve a checkpoint specification into sorted unique steps in ``[0, total_steps]``.
+
+    ``checkpoints`` is a count ``n >= 2`` (steps 0 and ``total_steps`` plus log-spaced steps between them;
+    fewer if ``total_steps`` is too small to hold ``n`` distinct steps) or an explicit list of steps.
+    """
+    if isinstance(checkpoints, (int, np.integer)) and not isinstance(checkpoints, bool):
+        if checkpoints < 2:
+            raise ValueError(f"checkpoints as a count must be >= 2 (step 0 and the last step); got {checkpoints}")
+        count = min(int(checkpoints), total_steps + 1)
+        steps = {0, total_steps} | {int(round(v)) for v in np.geomspace(1, max(total_steps, 1), num=count - 1)}
+        for value in range(total_steps + 1):   # log spacing collides at small steps: fill in the first ones
+            if len(steps) >= count:
+                break
+            steps.add(value)
+        return sorted(steps)
+    try:
+        steps = sorted({int(s) for s in checkpoints})
+    except TypeError as exc:
+        raise TypeError(f"checkpoints must be an int count or a list of steps; got {checkpoints!r}") from exc
+    if steps and (steps[0] < 0 or steps[-1] > total_steps):
+        raise ValueError(f"checkpoint steps must lie in [0, {total_steps}]; got {steps[0]}..{steps[-1]}")
+    return steps
+
+
+def encode_targets(y, task: str):
+    """Return ``(targets, classes)``: class indices and labels for classification, float targets otherwise."""
+    y = np.asarray(y)
+    if task == "classification":
+        if y.ndim != 1:
+            raise ValueError(f"classification labels must be 1-D; got shape {y.shape}")
+        classes, encoded = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"classification needs at least 2 classes; y has 1 class ({classes[0]!r})")
+        return encoded.astype(np.int64), classes
+    y = np.asarray(y, dtype=np.float64)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinity")
+    return (y[:, None] if y.ndim == 1 else y), None
+
+
+def _infer_task(y) -> str:
+    kind = np.asarray(y).dtype.kind
+    return "classification" if kind in "iubUSO" else "regression"
+
+
+def _initialise(module: nn.Sequential, init: str, generator: torch.Generator):
+    for layer in module:
+        if isinstance(layer, nn.Linear):
+            if init == "he":
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=generator)
+                nn.init.zeros_(layer.bias)
+            elif init == "xavier":
+                nn.init.xavier_normal_(layer.weight, generator=generator)
+                nn.init.zeros_(layer.bias)
+            else:  # torch's default nn.Linear initialisation, drawn from our generator
+                bound = 1.0 / np.sqrt(layer.weight.shape[1])
+                nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+
+def _metric(outputs: torch.Tensor, targets: torch.Tensor, task: str) -> float:
+    if task == "classification":
+        return float((outputs.argmax(dim=1) == targets).double().mean())
+    residual = ((outputs - targets) ** 2).sum()
+    total = ((targets - targets.mean(dim=0)) ** 2).sum()
+    return float(1.0 - residual / total) if total > 0 else float("nan")
+
+
+def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1e-3, epochs=100, batch_size=128,
+          weight_decay=0.0, momentum=0.9, init="he", seed=0, checkpoints=20, X_val=None, y_val=None,
+          device="auto", dtype="float32", progress=True) -> TrainRun:
+    """Train an MLP by mini-batch gradient descent and keep checkpoints.
+
+    Parameters
+    ----------
+    model : sequence of int or MLP
+        Hidden widths of a new network (initialised by ``init``, readout width from the targets), or an
+        existing :class:`MLP` to start from (its parameters are copied, ``init`` is ignored).
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Class labels (any type) or real targets.
+    activation : {"relu", "tanh"}, default="relu"
+        Hidden activation of a new network.
+    task : {"auto", "classification", "regression"}, default="auto"
+        ``"auto"``: classification for integer, bool or string labels, regression for floats.
+    optimizer : {"adam", "sgd"}, default="adam"
+    lr, weight_decay : float
+    momentum : float, default=0.9
+        SGD momentum (ignored by Adam).
+    epochs, batch_size : int
+    init : {"he", "xavier", "torch"}, default="he"
+        He (Kaiming normal, fan-in) or Xavier (Glorot normal) weights with zero biases, or torch's
+        default uniform ``U(-1/√d_in, 1/√d_in)`` for weights and biases.
+    seed : int, default=0
+        Seeds the initialisation and the mini-batch order: the same seed gives the same run on the CPU.
+    checkpoints : int or sequence of int, default=20
+        A count of log-spaced steps (including 0 and the last step), or explicit steps
+        (:func:`checkpoint_steps`).
+    X_val, y_val : optional validation data, evaluated once per epoch.
+    device : {"auto", "cpu", "cuda"}
+    dtype : {"float32", "float64"}, default="float32"
+    progress : bool, default=True
+        Show a progress bar over epochs.
+
+    Returns
+    -------
+    TrainRun
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; supported: {list(OPTIMIZERS)}")
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; supported: {list(INITS)}")
+    if task not in ("auto", "classification", "regression"):
+        raise ValueError(f"task must be 'auto', 'classification' or 'regression'; got {task!r}")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive; got {lr!r}")
+    X = check_data(X, min_samples=2)
+    if len(y) != len(X):
+        raise ValueError(f"y has {len(y)} rows but X has {len(X)}; they must match")
+    task = _infer_task(y) if task == "auto" else task
+    targets, classes = encode_targets(y, task)
+    n_outputs = len(classes) if task == "classification" else targets.shape[1]
+
+    torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
+    generator = torch.Generator().manual_seed(int(seed))
+    if isinstance(model, MLP):
+        if model.input_dim != X.shape[1]:
+            raise ValueError(f"the MLP expects {model.input_dim} features but X has {X.shape[1]}")
+        if model.output_dim != n_outputs:
+            raise ValueError(f"the MLP has {model.output_dim} outputs but the targets need {n_outputs}")
+        module = model.to_torch().to(dtype=torch_dtype)
+        start_config = {"model": repr(model)}
+    else:
+        widths = check_layer_widths(model, name="model")
+        check_activation(activation)
+        sizes = [X.shape[1], *widths, n_outputs]
+        layers = []
+        for index in range(len(sizes) - 1):
+            layers.append(nn.Linear(sizes[index], sizes[index + 1], dtype=torch_dtype))
+            if index < len(sizes) - 2:
+                layers.append(nn.ReLU() if activation == "relu" else nn.Tanh())
+        module = nn.Sequential(*layers)
+        _initialise(module, init, generator)
+        start_config = {"model": list(widths), "activation": activation, "init": init}
+    module = module.to(torch_device)
+
+    X_t = as_tensor(X, device=torch_device, dtype=torch_dtype)
+    y_t = torch.as_tensor(targets, device=torch_device)
+    y_t = y_t if task == "classification" else y_t.to(torch_dtype)
+    validation = None
+    if X_val is not None:
+        X_val = check_data(X_val, name="X_val", n_features=X.shape[1])
+        if task == "classification":
+            index = {label: i for i, label in enumerate(classes.tolist())}
+            unknown = set(np.unique(y_val).tolist()) - set(index)
+            if unknown:
+                raise ValueError(f"y_val holds labels not seen in y: {sorted(unknown)[:5]}")
+            val_targets = torch.as_tensor(np.array([index[v] for v in np.asarray(y_val).tolist()]), device=torch_device)
+        else:
+            val_targets = as_tensor(encode_targets(y_val, task)[0], device=torch_device, dtype=torch_dtype)
+        validation = (as_tensor(X_val, device=torch_device, dtype=torch_dtype), val_targets)
+
+    loss_function = nn.CrossEntropyLoss() if task == "classification" else nn.MSELoss()
+    if optimizer == "adam":
+        optim = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
+    else:
+        optim = torch.optim.SGD(module.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+    n = len(X)
+    steps_per_epoch = -(-n // batch_size)
+    total_steps = steps_per_epoch * epochs
+    wanted = checkpoint_steps(checkpoints, total_steps)
+    saved, step = [], 0
+
+    def keep(at_step):
+        if len(saved) < len(wanted) and wanted[len(saved)] == at_step:
+            saved.append((at_step, MLP.from_torch(module)))   # MLP copies the parameters
+
+    history = {key: [] for key in ("epoch", "step", "train_loss", "train_metric")}
+    if validation is not None:
+        history.update(val_loss=[], val_metric=[])
+    keep(0)
+    bar = progress_bar(range(epochs), desc=f"train ({optimizer})", disable=not progress, unit="epoch")
+    for epoch in bar:
+        module.train()
+        order = torch.randperm(n, generator=generator).to(torch_device)
+        for start in range(0, n, batch_size):
+            batch = order[start:start + batch_size]
+            optim.zero_grad(set_to_none=True)
+            loss = loss_function(module(X_t[batch]), y_t[batch])
+            loss.backward()
+            optim.step()
+            step += 1
+            keep(step)
+        module.eval()
+        with torch.no_grad():
+            outputs = module(X_t)
+            history["epoch"].append(epoch + 1)
+            history["step"].append(step)
+            history["train_loss"].append(float(loss_function(outputs, y_t)))
+            history["train_metric"].append(_metric(outputs, y_t, task))
+            if validation is not None:
+                val_outputs = module(validation[0])
+                history["val_loss"].append(float(loss_function(val_outputs, validation[1])))
+                history["val_metric"].append(_metric(val_outputs, validation[1], task))
+        if progress:
+            bar.set_postfix(loss=f"{history['train_loss'][-1]:.4f}")
+        if not np.isfinite(history["train_loss"][-1]):
+            raise FloatingPointError(
+                f"training diverged at epoch {epoch + 1} (loss {history['train_loss'][-1]}); lower lr (now {lr})"
+            )
+    config = dict(start_config, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size,
+                  weight_decay=weight_decay, momentum=momentum, seed=seed, task=task, dtype=str(dtype),
+                  checkpoint_steps=wanted)
+    final = MLP.from_torch(module)
+    return TrainRun(model=final, checkpoints=saved, history={k: np.asarray(v) for k, v in history.items()},
+                    task=task, classes=classes, config=config)
