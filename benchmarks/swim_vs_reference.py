@@ -16,11 +16,17 @@ never imports torch) and does a tiny warm-up fit of the same package (20 points,
 imported code, starts the BLAS threads). Then it resets the process's peak-RSS counter
 (``echo 5 > /proc/self/clear_refs``), records the current RSS (``VmRSS``), times only ``fit`` with
 ``time.perf_counter``, reads the high-water mark ``VmHWM`` and ``getrusage(RUSAGE_SELF).ru_maxrss`` right
-after ``fit``, and only then scores the test set. Reported memory: ``peak − RSS before fit`` (what the fit
+after ``fit``, and only then scores the test set. Then it repeats the fit (same seed, timing only) up
+to ``--repeats`` fits in all (default 3) while the fits so far took less than ``--repeat-budget`` seconds
+(default 60; so the 30-s Fashion-MNIST-60k fits run twice); the run's time is its fastest fit, which damps
+the noise of a shared machine. A setting's time is the median over seeds of these per-run times. Reported memory: ``peak − RSS before fit`` (what the fit
 adds) and the absolute peak during fit (libraries + data + fit). The peak is ``VmHWM``, not ``ru_maxrss``:
 in a child process ``ru_maxrss`` never drops below the parent's RSS at ``fork`` (see ``_worker``).
 The packages are interleaved (reference seed 0 at each rcond, dualmap seed 0, reference seed 1, …) so that
-both see the same machine load.
+both see the same machine load. Because a second user on a 2-core machine wrecks BLAS timings (two BLAS
+threads on one free core slow a fit down 10–70×), the parent waits before each run until other processes
+use < ``--quiet-threshold`` cores (from ``/proc/stat``), measures the CPU others used during the run, and
+reruns a disturbed run (``--retries``); each record keeps ``foreign_cores_during_run``.
 
 Usage::
 
@@ -41,6 +47,8 @@ import fnmatch
 import json
 import os
 import platform
+import resource
+import signal
 import shutil
 import statistics
 import subprocess
@@ -157,8 +165,24 @@ def _worker(spec: dict) -> dict:
     hwm_after = _status_kib("VmHWM")
     maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak_after = hwm_after if peak_reset else maxrss_after
+    test_score = score(model)
+    alpha = float(model.alpha_) if spec["package"] == "dualmap" else None
+    # extra timing-only fits (same seed, same result), to damp the noise of a shared 2-core machine: the
+    # time reported for this run is the fastest fit (as timeit); memory is from the first fit only
+    del model
+    gc.collect()
+    fit_times = [fit_s]
+    while len(fit_times) < spec.get("repeats", 1) and sum(fit_times) < spec.get("repeat_budget_s", 0):
+        model = make(width)
+        start = time.perf_counter()
+        model.fit(X_train, y_train)
+        fit_times.append(time.perf_counter() - start)
+        del model
+        gc.collect()
     result = {
-        "fit_s": fit_s,
+        "fit_s": min(fit_times),
+        "first_fit_s": fit_s,
+        "fit_times_s": fit_times,
         "rss_before_fit_mib": rss_before / 1024,
         "peak_mib": peak_after / 1024,
         "fit_peak_delta_mib": (peak_after - rss_before) / 1024,
@@ -168,10 +192,10 @@ def _worker(spec: dict) -> dict:
         "peak_reset_before_fit": peak_reset,
         # without the reset, a fit whose peak stays below an earlier peak is hidden
         "peak_set_during_fit": peak_reset or maxrss_after > maxrss_before,
-        "test_score": score(model),
+        "test_score": test_score,
     }
     if spec["package"] == "dualmap":
-        result["alpha"] = float(model.alpha_)
+        result["alpha"] = alpha
     return result
 
 
@@ -189,14 +213,58 @@ def _prepare_data(dataset: str, n_train, folder: Path) -> dict:
             "n_features": int(ds.X_train.shape[1])}
 
 
-def _run_worker(spec: dict) -> dict:
-    load = os.getloadavg()[0]
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
-                          capture_output=True, text=True, timeout=WORKER_TIMEOUT_S, cwd=REPO)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker failed ({spec}):\n{proc.stderr[-4000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["loadavg_1min_at_start"] = load
+def _cpu_busy_s() -> float:
+    """CPU seconds spent busy (all cores, all processes) since boot, from /proc/stat."""
+    with open("/proc/stat") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _foreign_cores(seconds: float = 1.0) -> float:
+    """Average number of cores kept busy by *other* processes over ``seconds`` (this process sleeps)."""
+    before, start = _cpu_busy_s(), time.perf_counter()
+    time.sleep(seconds)
+    return (_cpu_busy_s() - before) / (time.perf_counter() - start)
+
+
+def _wait_until_quiet(threshold: float, max_wait_s: float) -> float:
+    """Wait (up to ``max_wait_s``) until other processes use less than ``threshold`` cores; return the wait."""
+    start = time.perf_counter()
+    busy = _foreign_cores()
+    announced = False
+    while busy > threshold and time.perf_counter() - start < max_wait_s:
+        if not announced:
+            log(f"   machine busy ({busy:.2f} cores used by other processes); waiting for it to calm down …")
+            announced = True
+        time.sleep(5.0)
+        busy = _foreign_cores()
+    return time.perf_counter() - start
+
+
+def _run_worker(spec: dict, quiet: dict) -> dict:
+    """Run one fit in a fresh process; if other processes took CPU during it, wait and run it again."""
+    for attempt in range(quiet["retries"] + 1):
+        waited = _wait_until_quiet(quiet["threshold"], quiet["max_wait_s"])
+        load = os.getloadavg()[0]
+        busy0, children0 = _cpu_busy_s(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
+                              capture_output=True, text=True, timeout=WORKER_TIMEOUT_S, cwd=REPO)
+        wall = time.perf_counter() - start
+        children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
+        if proc.returncode != 0:
+            raise RuntimeError(f"worker failed ({spec}):\n{proc.stderr[-4000:]}")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        # CPU time that other processes (not the worker, not this parent's idle wait) used while it ran
+        foreign = max(0.0, (_cpu_busy_s() - busy0) - own) / wall
+        result.update(loadavg_1min_at_start=load, waited_for_quiet_s=waited, foreign_cores_during_run=foreign,
+                      attempt=attempt)
+        if foreign <= quiet["threshold"]:
+            break
+        log(f"   other processes used {foreign:.2f} cores during this run; "
+            f"{'running it again' if attempt < quiet['retries'] else 'keeping it (no retries left)'}")
     return result
 
 
@@ -248,11 +316,13 @@ def _select(patterns, quick: bool) -> list[str]:
     return names
 
 
-def run(names, seeds, output: Path, command: str) -> dict:
+def run(names, seeds, output: Path, command: str, repeats: int = 3, repeat_budget_s: float = 60.0,
+        quiet: dict | None = None) -> dict:
+    quiet = quiet or {"threshold": 0.25, "max_wait_s": 900.0, "retries": 2}
     env = _environment()
     log(f"environment: {env['cpu']}, nproc={env['nproc']}, {env['gpu']}, versions={env['versions']}")
     results = {"command": command, "environment": env, "data_seed": DATA_SEED, "seeds": list(seeds),
-               "settings": {}}
+               "repeats": repeats, "repeat_budget_s": repeat_budget_s, "quiet": quiet, "settings": {}}
     tmp = Path(tempfile.mkdtemp(prefix="swimbench-"))
     try:
         prepared = {}
@@ -268,18 +338,21 @@ def run(names, seeds, output: Path, command: str) -> dict:
                      **meta, "runs": []}
             results["settings"][name] = entry
             log(f"== {name}: {meta}")
-            base = {"data_dir": str(folder), "task": meta["task"], "width": width, "activation": activation}
+            base = {"data_dir": str(folder), "task": meta["task"], "width": width, "activation": activation,
+                    "repeats": repeats, "repeat_budget_s": repeat_budget_s}
             for seed in seeds:
                 jobs = [dict(base, package="reference", seed=seed, rcond=r) for r in rconds]
                 jobs.append(dict(base, package="dualmap", seed=seed, rcond=None))
                 for spec in jobs:
-                    outcome = _run_worker(spec)
+                    outcome = _run_worker(spec, quiet)
                     record = {k: spec[k] for k in ("package", "seed", "rcond")} | outcome
                     entry["runs"].append(record)
                     log(f"   {name} {spec['package']:9s} seed={seed} rcond={spec['rcond']}: "
                         f"score={outcome['test_score']:.4f} fit={outcome['fit_s']:.2f}s "
+                        f"(all: {', '.join(f'{t:.2f}' for t in outcome['fit_times_s'])}) "
                         f"Δpeak={outcome['fit_peak_delta_mib']:.0f}MiB peak={outcome['peak_mib']:.0f}MiB "
-                        f"load={outcome['loadavg_1min_at_start']:.2f}")
+                        f"load={outcome['loadavg_1min_at_start']:.2f} "
+                        f"others={outcome['foreign_cores_during_run']:.2f} cores")
                 output.write_text(json.dumps(results, indent=1))  # keep partial results
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -357,6 +430,16 @@ def main(argv=None) -> None:
     parser.add_argument("--settings", nargs="+", metavar="PATTERN",
                         help=f"run only settings matching these glob patterns/substrings; known: {list(SETTINGS)}")
     parser.add_argument("--seeds", nargs="+", type=int, help="seeds (default 0 1 2; 0 with --quick)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="fits per run (the fastest is reported; memory from the first); default 3")
+    parser.add_argument("--repeat-budget", type=float, default=60.0, metavar="SECONDS",
+                        help="no further repeat once the fits of a run took this long; default 60")
+    parser.add_argument("--quiet-threshold", type=float, default=0.25, metavar="CORES",
+                        help="wait before each run until other processes use fewer cores than this, and rerun "
+                             "a run during which they used more; default 0.25")
+    parser.add_argument("--max-wait", type=float, default=900.0, metavar="SECONDS",
+                        help="longest wait for a quiet machine before each run; default 900")
+    parser.add_argument("--retries", type=int, default=2, help="reruns of a disturbed run; default 2")
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/swim_vs_reference[_quick].json)")
     parser.add_argument("--report", type=Path, metavar="JSON", help="only print the table of an existing JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -376,7 +459,10 @@ def main(argv=None) -> None:
     command = " ".join(["python", os.path.relpath(__file__, REPO), *(argv if argv is not None else sys.argv[1:])])
     log(f"settings {names}, seeds {list(seeds)} -> {output}")
     started = time.perf_counter()
-    results = run(names, seeds, output, command)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the temporary data folder is removed
+    quiet = {"threshold": args.quiet_threshold, "max_wait_s": args.max_wait, "retries": args.retries}
+    results = run(names, seeds, output, command, repeats=args.repeats, repeat_budget_s=args.repeat_budget,
+                  quiet=quiet)
     table = markdown(results)
     output.with_suffix(".md").write_text(table)
     log(f"done in {time.perf_counter() - started:.0f} s; results in {output}")

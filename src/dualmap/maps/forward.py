@@ -111,11 +111,13 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
     if warm_pairs is not None and [len(p) for p in warm_pairs] != list(mlp.hidden_widths):
         raise ValueError(f"warm_pairs must have one (width, 2) array per hidden layer {mlp.hidden_widths}")
 
-    torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
+    torch_device, search_dtype = resolve_device(device), resolve_dtype(dtype)
     rng = np.random.default_rng(seed)
     eval_rows = torch.as_tensor(np.sort(rng.choice(len(X), size=min(n_eval, len(X)), replace=False)),
                                 device=torch_device)
-    X_t = as_tensor(X, device=torch_device, dtype=torch_dtype)
+    # Everything that decides between candidates runs in float64; ``dtype`` sets the precision of the
+    # candidate search only (the O(n·d·width·n_anchors) products), which float32 halves.
+    X_t = as_tensor(X, device=torch_device, dtype=torch.float64)
     trained_in, converted_in = X_t, X_t
     pairs_out, scales_out, scores_out = [], [], []
     with torch.no_grad():
@@ -123,37 +125,35 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
                                   unit="layer"):
             activation = hidden[layer]
             sigma = activation_function(activation)
-            weight = as_tensor(mlp.weights[layer], device=torch_device, dtype=torch_dtype)
-            bias = as_tensor(mlp.biases[layer], device=torch_device, dtype=torch_dtype)
+            weight = as_tensor(mlp.weights[layer], device=torch_device, dtype=torch.float64)
+            bias = as_tensor(mlp.biases[layer], device=torch_device, dtype=torch.float64)
             trained_activation = sigma(torch.addmm(bias, trained_in, weight.T))
             if layer == 0:
                 eff_weight, eff_bias = weight, bias
             else:   # express the trained layer in the converted representation
                 basis = fit_ridge(converted_in, trained_in, "auto")
-                eff_weight = (weight.double() @ basis.weight).to(torch_dtype)
-                eff_bias = (bias.double() + weight.double() @ basis.bias).to(torch_dtype)
+                eff_weight, eff_bias = weight @ basis.weight, bias + weight @ basis.bias
             Z = converted_in
             pre = torch.addmm(eff_bias, Z, eff_weight.T)                                   # (n, width)
             warm = None if warm_pairs is None else torch.as_tensor(np.asarray(warm_pairs[layer]), device=torch_device)
-            pairs, match = _match_layer(method, Z, pre, eff_weight, eff_bias, activation, trained_activation,
-                                        eval_rows, n_anchors, n_partners, ratio, max_candidates, warm)
+            pairs, match = _match_layer(method, Z, Z.to(search_dtype), pre, eff_weight, eff_bias, activation,
+                                        trained_activation, eval_rows, n_anchors, n_partners, ratio,
+                                        max_candidates, warm)
             conv_weight, conv_bias = swim_neurons(Z[pairs[:, 0]], Z[pairs[:, 1]], activation)
             converted_out = sigma(torch.addmm(conv_bias, Z, conv_weight.T))
             radius = float(((Z - Z.mean(dim=0)) ** 2).sum(dim=1).mean().sqrt())
-            scores = neuron_scores(eff_weight.double(), eff_bias.double(), conv_weight.double(), conv_bias.double(),
-                                   trained_activation.double(), converted_out.double(), radius)
+            scores = neuron_scores(eff_weight, eff_bias, conv_weight, conv_bias, trained_activation, converted_out,
+                                   radius)
             scores["match_score"] = match.double()
-            if method == "thesis":
-                scale = torch.ones(len(pairs), dtype=torch.float64)
-            elif activation == "relu":
+            if activation == "relu" and method != "thesis":
                 scale = 1.0 / scores["norm_ratio"]
-            else:
-                scale = torch.ones(len(pairs), dtype=torch.float64)
+            else:   # tanh has no scale freedom; the thesis matches norms and keeps scale 1
+                scale = torch.ones(len(pairs), dtype=torch.float64, device=torch_device)
             pairs_out.append(to_numpy(pairs).astype(np.int64))
-            scales_out.append(to_numpy(scale).astype(np.float64))
-            scores_out.append({name: to_numpy(value).astype(np.float64) for name, value in scores.items()})
+            scales_out.append(to_numpy(scale))
+            scores_out.append({name: to_numpy(value) for name, value in scores.items()})
             trained_in, converted_in = trained_activation, converted_out
-        trained_output = to_numpy(mlp.forward(X_t.double().cpu()))
+        trained_output = to_numpy(mlp.forward(X_t.cpu()))
     teacher = (mlp.weights[-1].astype(np.float64), mlp.biases[-1].astype(np.float64), trained_output.mean(axis=0))
     params = dict(n_anchors=n_anchors, n_partners=n_partners, n_eval=n_eval, seed=seed, dtype=str(dtype),
                   warm_start=warm_pairs is not None)
@@ -189,13 +189,17 @@ def candidate_pairs(Z: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, ac
     return torch.cat(pools, dim=1)
 
 
-def _match_layer(method, Z, pre, weight, bias, activation, trained_activation, eval_rows, n_anchors, n_partners,
-                 ratio, max_candidates, warm):
-    """Choose one pair per neuron; return ``(pairs (width, 2), match score (width,))``."""
+def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_activation, eval_rows, n_anchors,
+                 n_partners, ratio, max_candidates, warm):
+    """Choose one pair per neuron; return ``(pairs (width, 2), match score (width,))``.
+
+    ``Z_search`` (possibly float32) is used to find candidates, ``Z`` (float64) to choose among them.
+    """
     if method == "thesis":
         pairs, error = thesis_candidates(Z, weight, bias, ratio, max_candidates)
         return pairs, -error
-    candidates = candidate_pairs(Z, pre, weight, activation, n_anchors, n_partners)
+    candidates = candidate_pairs(Z_search, pre.to(Z_search.dtype), weight.to(Z_search.dtype), activation,
+                                 n_anchors, n_partners)
     if warm is not None:
         candidates = torch.cat([candidates, warm[:, None, :]], dim=1)
     # a pair of coincident points defines no neuron: give it the worst score
