@@ -95,8 +95,9 @@ def best_direction_partners(Z: torch.Tensor, anchors: torch.Tensor, directions: 
         squared = (block * block).sum(dim=1, keepdim=True) + anchor_squared - 2.0 * block @ anchor_points.T
         cosine = along / squared.clamp_min(tolerance2).sqrt()
         cosine = torch.where(squared > tolerance2, cosine, -torch.inf).T   # (Q, n_c)
-        values = torch.cat([best_value, cosine], dim=1)
-        indices = torch.cat([best_index, torch.arange(start, start + len(block), device=Z.device).expand(len(flat), -1)], dim=1)
+        chunk_value, chunk_position = torch.topk(cosine, min(k, len(block)), dim=1)
+        values = torch.cat([best_value, chunk_value], dim=1)
+        indices = torch.cat([best_index, chunk_position + start], dim=1)
         best_value, position = torch.topk(values, k, dim=1)
         best_index = torch.gather(indices, 1, position)
     return best_index.reshape(width, n_anchors, k)

@@ -63,7 +63,8 @@ def _check_network(mlp) -> list[str]:
 
 def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n_partners: int = 8,
              n_eval: int = 2048, ratio: float = 0.04, max_candidates: int = 64, seed: int = 0,
-             device="auto", dtype="float32", progress: bool = True, warm_pairs=None) -> PairMap:
+             refine_rounds: int = 4, n_neighbors: int = 16, device="auto", dtype="float32", progress: bool = True,
+             warm_pairs=None) -> PairMap:
     """Map every hidden neuron of ``mlp`` to the ordered pair of rows of ``X`` whose SWIM neuron reproduces it.
 
     Parameters
@@ -80,6 +81,9 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
         Points on which ``"function"``/``"assignment"`` compare activations (a seeded subset of ``X``).
     ratio, max_candidates : float, int
         The thesis baseline's threshold ratio ``r`` and its cap on ``x1`` candidates.
+    refine_rounds, n_neighbors : int, default=4, 16
+        ``"function"`` only: sweeps of local search that replace either point of a pair by one of its
+        ``n_neighbors`` nearest data points when the activation similarity rises (0 switches it off).
     seed : int
         Seeds the evaluation subset.
     device, dtype : where and in which precision the search runs; scores are reported in float64.
@@ -105,9 +109,11 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
             f"layer(s) with activations {hidden}"
         )
     for name, value in (("n_anchors", n_anchors), ("n_partners", n_partners), ("n_eval", n_eval),
-                        ("max_candidates", max_candidates)):
+                        ("max_candidates", max_candidates), ("n_neighbors", n_neighbors)):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive int; got {value!r}")
+    if not isinstance(refine_rounds, (int, np.integer)) or refine_rounds < 0:
+        raise ValueError(f"refine_rounds must be an int >= 0; got {refine_rounds!r}")
     if warm_pairs is not None and [len(p) for p in warm_pairs] != list(mlp.hidden_widths):
         raise ValueError(f"warm_pairs must have one (width, 2) array per hidden layer {mlp.hidden_widths}")
 
@@ -138,7 +144,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
             warm = None if warm_pairs is None else torch.as_tensor(np.asarray(warm_pairs[layer]), device=torch_device)
             pairs, match = _match_layer(method, Z, Z.to(search_dtype), pre, eff_weight, eff_bias, activation,
                                         trained_activation, eval_rows, n_anchors, n_partners, ratio,
-                                        max_candidates, warm)
+                                        max_candidates, warm, refine_rounds, n_neighbors)
             conv_weight, conv_bias = swim_neurons(Z[pairs[:, 0]], Z[pairs[:, 1]], activation)
             converted_out = sigma(torch.addmm(conv_bias, Z, conv_weight.T))
             radius = float(((Z - Z.mean(dim=0)) ** 2).sum(dim=1).mean().sqrt())
@@ -155,8 +161,8 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
             trained_in, converted_in = trained_activation, converted_out
         trained_output = to_numpy(mlp.forward(X_t.cpu()))
     teacher = (mlp.weights[-1].astype(np.float64), mlp.biases[-1].astype(np.float64), trained_output.mean(axis=0))
-    params = dict(n_anchors=n_anchors, n_partners=n_partners, n_eval=n_eval, seed=seed, dtype=str(dtype),
-                  warm_start=warm_pairs is not None)
+    params = dict(n_anchors=n_anchors, n_partners=n_partners, n_eval=n_eval, refine_rounds=refine_rounds,
+                  n_neighbors=n_neighbors, seed=seed, dtype=str(dtype), warm_start=warm_pairs is not None)
     if method == "thesis":
         params = dict(ratio=ratio, max_candidates=max_candidates)
     return PairMap(pairs=pairs_out, scales=scales_out, scores=scores_out, activations=list(hidden), method=method,
@@ -190,7 +196,7 @@ def candidate_pairs(Z: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, ac
 
 
 def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_activation, eval_rows, n_anchors,
-                 n_partners, ratio, max_candidates, warm):
+                 n_partners, ratio, max_candidates, warm, refine_rounds=0, n_neighbors=16):
     """Choose one pair per neuron; return ``(pairs (width, 2), match score (width,))``.
 
     ``Z_search`` (possibly float32) is used to find candidates, ``Z`` (float64) to choose among them.
@@ -215,8 +221,39 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
     rows = torch.arange(len(candidates), device=Z.device)
     if method == "function":
         best = similarity.argmax(dim=1)
-        return candidates[rows, best], similarity[rows, best]
+        pairs, match = candidates[rows, best], similarity[rows, best]
+        if refine_rounds:
+            pairs, match = _refine(Z, Z_search, pairs, match, trained_activation[eval_rows], eval_rows, activation,
+                                   refine_rounds, n_neighbors)
+        return pairs, match
     return _assign(candidates, similarity)
+
+
+def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, rounds, n_neighbors):
+    """Local search in pair space: replace either point of each neuron's pair by one of its ``n_neighbors``
+    nearest data points when that raises the activation similarity; ``rounds`` sweeps, all neurons at once."""
+    neighbors = torch.full((len(Z), n_neighbors), -1, dtype=torch.int64, device=Z.device)   # filled on demand
+    rows = torch.arange(len(pairs), device=Z.device)
+    for _ in range(rounds):
+        first, second = pairs[:, 0], pairs[:, 1]
+        needed = torch.unique(pairs)
+        needed = needed[neighbors[needed, 0] < 0]
+        if len(needed):   # nearest neighbours of the pairs' points only (a full kNN graph costs n² d)
+            found = nearest_points(Z_search, Z_search[needed], n_neighbors + 1).to(Z.device)
+            neighbors[needed] = torch.where(found[:, :1] == needed[:, None], found[:, 1:], found[:, :-1])
+        moved_first = torch.stack([neighbors[first], second[:, None].expand(-1, n_neighbors)], dim=-1)
+        moved_second = torch.stack([first[:, None].expand(-1, n_neighbors), neighbors[second]], dim=-1)
+        candidates = torch.cat([moved_first, moved_second], dim=1)                             # (width, 2k, 2)
+        coincident = pair_distance_squared(Z, candidates[..., 0], candidates[..., 1]) == 0
+        similarity = candidate_similarity(Z, eval_rows, trained_eval, candidates, activation)
+        similarity = torch.where(coincident, -torch.inf, similarity)
+        best = similarity.argmax(dim=1)
+        improved = similarity[rows, best] > match
+        if not bool(improved.any()):
+            break
+        pairs = torch.where(improved[:, None], candidates[rows, best], pairs)
+        match = torch.where(improved, similarity[rows, best], match)
+    return pairs, match
 
 
 def _assign(candidates: torch.Tensor, similarity: torch.Tensor):
