@@ -10,7 +10,7 @@ import torch
 from ..network import activation_function
 from ..swim.construction import swim_constants
 
-__all__ = ["geometric_error", "candidate_similarity", "neuron_scores", "column_cosine", "pair_distance_squared"]
+__all__ = ["geometric_error", "candidate_activations", "candidate_similarity", "neuron_scores", "column_cosine", "pair_distance_squared"]
 
 
 def pair_distance_squared(Z: torch.Tensor, first: torch.Tensor, second: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
@@ -69,13 +69,35 @@ def column_cosine(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     return torch.where(norms > 0, dot / norms.clamp_min(torch.finfo(A.dtype).tiny), 0.0)
 
 
+def candidate_activations(Z: torch.Tensor, Z_eval: torch.Tensor, candidates: torch.Tensor,
+                          activation: str) -> torch.Tensor:
+    """Activations of the SWIM neurons of candidate pairs at evaluation points.
+
+    For pair ``(i, j)`` the pre-activation at ``z_s`` is :math:`s_1 \\langle \\Delta, z_s - z_i\\rangle /
+    \\lVert\\Delta\\rVert^2 - s_2` with :math:`\\Delta = z_j - z_i` (:func:`~dualmap.swim.swim_neurons`).
+
+    Parameters
+    ----------
+    Z : torch.Tensor of shape (n, d)
+    Z_eval : torch.Tensor of shape (n_eval, d)
+    candidates : torch.Tensor of shape (..., 2), int64 rows of ``Z``
+
+    Returns
+    -------
+    torch.Tensor of shape (..., n_eval)
+    """
+    s1, s2 = swim_constants(activation)
+    z1, z2 = Z[candidates[..., 0]], Z[candidates[..., 1]]
+    delta = z2 - z1
+    delta_sq = (delta * delta).sum(dim=-1).clamp_min(torch.finfo(Z.dtype).tiny)
+    pre = s1 * (delta @ Z_eval.T - (delta * z1).sum(dim=-1, keepdim=True)) / delta_sq[..., None] - s2
+    return activation_function(activation)(pre)
+
+
 def candidate_similarity(Z: torch.Tensor, eval_rows: torch.Tensor, trained_activation: torch.Tensor,
                          candidates: torch.Tensor, activation: str, *, chunk_neurons: int = 32) -> torch.Tensor:
-    """Cosine between each trained neuron's activations and those of its candidate SWIM neurons.
-
-    For candidate pair ``(i, j)`` of neuron ``k`` the SWIM pre-activation at an evaluation point ``z_s`` is
-    :math:`s_1 \\langle \\Delta, z_s - z_i\\rangle / \\lVert\\Delta\\rVert^2 - s_2`; its activation vector over
-    the evaluation points is compared with the trained neuron's by the cosine (scale-free for ReLU).
+    """Cosine between each trained neuron's activations and those of its candidate SWIM neurons
+    (:func:`candidate_activations`) on the evaluation points — scale-free for ReLU.
 
     Parameters
     ----------
@@ -89,22 +111,16 @@ def candidate_similarity(Z: torch.Tensor, eval_rows: torch.Tensor, trained_activ
     -------
     torch.Tensor of shape (width, n_candidates)
     """
-    s1, s2 = swim_constants(activation)
-    sigma = activation_function(activation)
     Z_eval = Z[eval_rows]                                                   # (S, d)
     width, n_candidates, _ = candidates.shape
     out = torch.empty((width, n_candidates), dtype=Z.dtype, device=Z.device)
+    tiny = torch.finfo(Z.dtype).tiny
     for start in range(0, width, chunk_neurons):
-        block = candidates[start:start + chunk_neurons]                      # (c, P, 2)
-        z1, z2 = Z[block[..., 0]], Z[block[..., 1]]                         # (c, P, d)
-        delta = z2 - z1
-        delta_sq = (delta * delta).sum(dim=-1).clamp_min(torch.finfo(Z.dtype).tiny)
-        pre = s1 * (delta @ Z_eval.T - (delta * z1).sum(dim=-1, keepdim=True)) / delta_sq[..., None] - s2   # (c, P, S)
-        act = sigma(pre)
+        act = candidate_activations(Z, Z_eval, candidates[start:start + chunk_neurons], activation)   # (c, P, S)
         target = trained_activation[:, start:start + chunk_neurons].T[:, None, :]                      # (c, 1, S)
         dot = (act * target).sum(dim=-1)
         norms = torch.linalg.vector_norm(act, dim=-1) * torch.linalg.vector_norm(target, dim=-1)
-        out[start:start + chunk_neurons] = torch.where(norms > 0, dot / norms.clamp_min(torch.finfo(Z.dtype).tiny), 0.0)
+        out[start:start + chunk_neurons] = torch.where(norms > 0, dot / norms.clamp_min(tiny), 0.0)
     return out
 
 

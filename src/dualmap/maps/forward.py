@@ -21,6 +21,10 @@ Methods (``method=``):
 ``"assignment"``
     The function-space scores, but all neurons of a layer assigned jointly to *distinct* pairs by a
     linear assignment (:func:`scipy.optimize.linear_sum_assignment`), so neurons cannot pile onto one pair.
+``"joint"``
+    ``"function"``, then, among each neuron's ``n_list`` best-matching pairs, the combination that lets a
+    linear map best reproduce what the next trained layer sees (its pre-activations; the outputs after
+    the last hidden layer), by coordinate descent (:mod:`dualmap.maps._joint`).
 """
 
 from __future__ import annotations
@@ -37,13 +41,14 @@ from .._validation import check_data
 from ..network import MLP, activation_function
 from ..swim.construction import swim_constants, swim_neurons
 from ..swim.readout import fit_ridge
-from ._scores import candidate_similarity, geometric_error, neuron_scores, pair_distance_squared
+from ._joint import joint_select
+from ._scores import candidate_activations, candidate_similarity, geometric_error, neuron_scores, pair_distance_squared
 from ._search import best_direction_partners, level_set_anchors, nearest_points, thesis_candidates
 from .pairmap import PairMap, fingerprint
 
 __all__ = ["to_pairs", "METHODS", "DEFAULT_METHOD"]
 
-METHODS = ("thesis", "geometric", "function", "assignment")
+METHODS = ("thesis", "geometric", "function", "assignment", "joint")
 DEFAULT_METHOD = "function"
 
 
@@ -63,7 +68,7 @@ def _check_network(mlp) -> list[str]:
 
 def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n_partners: int = 8,
              n_eval: int = 2048, ratio: float = 0.04, max_candidates: int = 64, seed: int = 0,
-             refine_rounds: int = 4, n_neighbors: int = 16, device="auto", dtype="float32", progress: bool = True,
+             refine_rounds: int = 4, n_neighbors: int = 16, n_list: int = 16, device="auto", dtype="float32", progress: bool = True,
              warm_pairs=None) -> PairMap:
     """Map every hidden neuron of ``mlp`` to the ordered pair of rows of ``X`` whose SWIM neuron reproduces it.
 
@@ -81,8 +86,10 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
         Points on which ``"function"``/``"assignment"`` compare activations (a seeded subset of ``X``).
     ratio, max_candidates : float, int
         The thesis baseline's threshold ratio ``r`` and its cap on ``x1`` candidates.
+    n_list : int, default=16
+        ``"joint"``: how many of each neuron's best-matching pairs the joint selection may choose from.
     refine_rounds, n_neighbors : int, default=4, 16
-        ``"function"`` only: sweeps of local search that replace either point of a pair by one of its
+        ``"function"`` and ``"joint"``: sweeps of local search that replace either point of a pair by one of its
         ``n_neighbors`` nearest data points when the activation similarity rises (0 switches it off).
     seed : int
         Seeds the evaluation subset.
@@ -141,10 +148,13 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
                 eff_weight, eff_bias = weight @ basis.weight, bias + weight @ basis.bias
             Z = converted_in
             pre = torch.addmm(eff_bias, Z, eff_weight.T)                                   # (n, width)
+            next_weight = as_tensor(mlp.weights[layer + 1], device=torch_device, dtype=torch.float64)
+            next_bias = as_tensor(mlp.biases[layer + 1], device=torch_device, dtype=torch.float64)
+            joint_target = torch.addmm(next_bias, trained_activation[eval_rows], next_weight.T)   # what layer l+1 sees
             warm = None if warm_pairs is None else torch.as_tensor(np.asarray(warm_pairs[layer]), device=torch_device)
             pairs, match = _match_layer(method, Z, Z.to(search_dtype), pre, eff_weight, eff_bias, activation,
                                         trained_activation, eval_rows, n_anchors, n_partners, ratio,
-                                        max_candidates, warm, refine_rounds, n_neighbors)
+                                        max_candidates, warm, refine_rounds, n_neighbors, n_list, joint_target)
             conv_weight, conv_bias = swim_neurons(Z[pairs[:, 0]], Z[pairs[:, 1]], activation)
             converted_out = sigma(torch.addmm(conv_bias, Z, conv_weight.T))
             radius = float(((Z - Z.mean(dim=0)) ** 2).sum(dim=1).mean().sqrt())
@@ -162,7 +172,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
         trained_output = to_numpy(mlp.forward(X_t.cpu()))
     teacher = (mlp.weights[-1].astype(np.float64), mlp.biases[-1].astype(np.float64), trained_output.mean(axis=0))
     params = dict(n_anchors=n_anchors, n_partners=n_partners, n_eval=n_eval, refine_rounds=refine_rounds,
-                  n_neighbors=n_neighbors, seed=seed, dtype=str(dtype), warm_start=warm_pairs is not None)
+                  n_neighbors=n_neighbors, n_list=n_list, seed=seed, dtype=str(dtype), warm_start=warm_pairs is not None)
     if method == "thesis":
         params = dict(ratio=ratio, max_candidates=max_candidates)
     return PairMap(pairs=pairs_out, scales=scales_out, scores=scores_out, activations=list(hidden), method=method,
@@ -196,7 +206,8 @@ def candidate_pairs(Z: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, ac
 
 
 def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_activation, eval_rows, n_anchors,
-                 n_partners, ratio, max_candidates, warm, refine_rounds=0, n_neighbors=16):
+                 n_partners, ratio, max_candidates, warm, refine_rounds=0, n_neighbors=16, n_list=16,
+                 joint_target=None):
     """Choose one pair per neuron; return ``(pairs (width, 2), match score (width,))``.
 
     ``Z_search`` (possibly float32) is used to find candidates, ``Z`` (float64) to choose among them.
@@ -219,14 +230,23 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
     similarity = candidate_similarity(Z, eval_rows, trained_activation[eval_rows], candidates, activation)
     similarity = torch.where(coincident, -torch.inf, similarity)
     rows = torch.arange(len(candidates), device=Z.device)
+    if method == "assignment":
+        return _assign(candidates, similarity)
+    best = similarity.argmax(dim=1)
+    pairs, match = candidates[rows, best], similarity[rows, best]
+    if refine_rounds:
+        pairs, match = _refine(Z, Z_search, pairs, match, trained_activation[eval_rows], eval_rows, activation,
+                               refine_rounds, n_neighbors)
     if method == "function":
-        best = similarity.argmax(dim=1)
-        pairs, match = candidates[rows, best], similarity[rows, best]
-        if refine_rounds:
-            pairs, match = _refine(Z, Z_search, pairs, match, trained_activation[eval_rows], eval_rows, activation,
-                                   refine_rounds, n_neighbors)
         return pairs, match
-    return _assign(candidates, similarity)
+    # joint: the refined pair and the n_list next best-matching candidates of every neuron
+    top_similarity, top = torch.topk(similarity, min(n_list, similarity.shape[1]), dim=1)
+    short = torch.cat([pairs[:, None, :], candidates[rows[:, None], top]], dim=1)          # (width, 1 + n_list, 2)
+    short_similarity = torch.cat([match[:, None], top_similarity], dim=1)
+    features = candidate_activations(Z, Z[eval_rows], short, activation)                  # (width, 1 + n_list, S)
+    features = torch.where(torch.isfinite(short_similarity)[..., None], features, 0.0)
+    choice = joint_select(features, joint_target, locked=match >= 1.0 - 1e-9)   # exact matches stay
+    return short[rows, choice], short_similarity[rows, choice]
 
 
 def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, rounds, n_neighbors):

@@ -1,0 +1,227 @@
+"""Forward-map benchmark (issue 3): quality against null models, the thesis setting, and scale.
+
+    python benchmarks/forward_map.py --section quality   # digits + Fashion-MNIST 10k, 1-2 layers, ReLU/tanh
+    python benchmarks/forward_map.py --section thesis    # log2d, the 2023 thesis's own setting
+    python benchmarks/forward_map.py --section scale     # time against N and width; 60k 784-512-512-10
+    python benchmarks/forward_map.py --section all
+
+Every result goes to ``benchmarks/results/forward_map_<section>.json`` and a markdown table to stdout.
+Quality numbers use the teacher readout (refit to the trained network's outputs) on test data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import dualmap as dm
+from dualmap.metrics import evaluate_map
+
+RESULTS = Path(__file__).parent / "results"
+METHODS = ("thesis", "geometric", "function", "assignment", "joint")
+
+
+def environment() -> dict:
+    import torch
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu,
+            "cores": torch.get_num_threads(), "gpu": "none", "python": platform.python_version(),
+            "torch": torch.__version__, "dualmap": dm.__version__, "commit": commit}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- quality
+def quality(seeds, quick=False) -> list[dict]:
+    settings = []
+    datasets = [("digits", None, 256, 100)] + ([] if quick else [("fashion_mnist", 10_000, 512, 30)])
+    for name, n_train, width, epochs in datasets:
+        for depth in (1, 2):
+            for activation in ("relu", "tanh"):
+                settings.append((name, n_train, width, epochs, depth, activation))
+    rows = []
+    for name, n_train, width, epochs, depth, activation in settings:
+        ds = dm.load_dataset(name, n_train=n_train)
+        for seed in seeds:
+            started = time.perf_counter()
+            run = dm.train([width] * depth, ds.X_train, ds.y_train, activation=activation, optimizer="adam", lr=1e-3,
+                           epochs=epochs, batch_size=128, seed=seed, checkpoints=2, progress=False)
+            train_seconds = time.perf_counter() - started
+            methods = [m for m in METHODS if not (m == "thesis" and (depth > 1 or activation != "relu"))]
+            for method in methods:
+                pair_map = dm.to_pairs(run.model, ds.X_train, method=method, seed=seed, progress=False)
+                result = evaluate_map(pair_map, run.model, ds.X_train, ds.X_test, labels=ds.y_train,
+                                      labels_test=ds.y_test, seed=seed)
+                row = dict(dataset=name, n_train=ds.n_train, widths=[width] * depth, activation=activation, seed=seed,
+                           method=method, epochs=epochs, train_seconds=train_seconds, **result)
+                rows.append(row)
+                log(f"{name} {depth}x{width} {activation} seed={seed} {method:10s} gap={result['gap_closed']:+.3f} "
+                    f"r2={result['r2_map']:.4f} null={result['r2_null_swim']:.4f} "
+                    f"fid={result['fidelity']:.3f} t={result['map_seconds']:.1f}s")
+    return rows
+
+
+def quality_table(rows) -> str:
+    lines = ["| data | net | act | method | fidelity | R² map | R² keep | R² null SWIM | R² null uniform | gap closed | "
+             "act. corr (per layer) | dir. cos (per layer) | labels acc map / trained | map s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    groups: dict = {}
+    for row in rows:
+        key = (row["dataset"], tuple(row["widths"]), row["activation"], row["method"])
+        groups.setdefault(key, []).append(row)
+    for (name, widths, activation, method), group in groups.items():
+        def med(key):
+            return float(np.median([r[key] for r in group]))
+        layers = len(widths)
+        corr = " / ".join(f"{med(f'layer{i}_median_activation_correlation'):.2f}" for i in range(layers))
+        cos = " / ".join(f"{med(f'layer{i}_median_direction_cosine'):.2f}" for i in range(layers))
+        lines.append(
+            f"| {name} | {'-'.join(map(str, widths))} | {activation} | {method} | {med('fidelity'):.3f} | "
+            f"{med('r2_map'):.4f} | {med('r2_keep'):.3f} | {med('r2_null_swim'):.4f} | {med('r2_null_uniform'):.4f} | "
+            f"**{med('gap_closed'):+.3f}** | {corr} | {cos} | {med('labels_score_map'):.3f} / "
+            f"{med('labels_score_trained'):.3f} | {med('map_seconds'):.1f} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- thesis
+def thesis(seeds) -> list[dict]:
+    """log2d: train on 500 points, convert with 500 others, test on 200 (research/conversion.md §2)."""
+    rows = []
+    for seed in seeds:
+        ds = dm.load_dataset("log2d", n_samples=1600, standardize=False, seed=seed, test_size=0.125)
+        X_fit, y_fit = ds.X_train[:500], ds.y_train[:500]
+        X_map = ds.X_train[500:1000]
+        X_test = ds.X_test[:200]
+        run = dm.train([100], X_fit, y_fit, activation="relu", optimizer="adam", lr=1e-3, epochs=150, batch_size=32,
+                       seed=seed, checkpoints=2, progress=False)
+        trained_r2 = dm.metrics.output_r2(run.model.predict(X_test), ds.y_test[:200])
+        for method in METHODS:
+            pair_map = dm.to_pairs(run.model, X_map, method=method, seed=seed, progress=False)
+            result = evaluate_map(pair_map, run.model, X_map, X_test, task="regression", seed=seed)
+            rows.append(dict(seed=seed, method=method, trained_r2_vs_truth=trained_r2, **result))
+            log(f"log2d seed={seed} {method:10s} keep={result['r2_keep']:.4f} refit={result['r2_map']:.5f} "
+                f"null={result['r2_null_swim']:.5f}")
+    return rows
+
+
+def thesis_table(rows) -> str:
+    lines = ["| method | R² keep (trained outer weights, bias shifted) | R² refit (teacher readout) | R² null SWIM | "
+             "gap closed | median act. corr | map s |", "|---|---|---|---|---|---|---|"]
+    for method in METHODS:
+        group = [r for r in rows if r["method"] == method]
+        def med(key):
+            return float(np.median([r[key] for r in group]))
+        lines.append(f"| {method} | {med('r2_keep'):.4f} | {med('r2_map'):.5f} | {med('r2_null_swim'):.5f} | "
+                     f"{med('gap_closed'):+.3f} | {med('layer0_median_activation_correlation'):.3f} | "
+                     f"{med('map_seconds'):.2f} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- scale
+def _time_map_child(args) -> None:
+    """Child process: load, build a net, time one map; print JSON (peak RSS measured in this process)."""
+    n, widths, method, seed = args.n, [int(w) for w in args.widths.split(",")], args.method, args.seed
+    ds = dm.load_dataset("fashion_mnist", n_train=n if n < 60_000 else None)
+    run = dm.train(widths, ds.X_train, ds.y_train, epochs=1, checkpoints=2, seed=seed, progress=False)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    dm.to_pairs(run.model, ds.X_train, method=method, seed=seed, progress=False)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"n": n, "widths": widths, "method": method, "seconds": seconds, "peak_rss_mib": peak,
+                      "peak_rss_before_map_mib": before}))
+
+
+def _time_map(n, widths, method, seed=0) -> dict:
+    command = [sys.executable, __file__, "--child", "--n", str(n), "--widths", ",".join(map(str, widths)),
+               "--method", method, "--seed", str(seed)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def scale(repeats=3, quick=False) -> list[dict]:
+    rows = []
+    sizes = (1000, 5000, 10_000) if quick else (1000, 5000, 10_000, 30_000, 60_000)
+    for n in sizes:
+        for method in METHODS:
+            widths = [512] if method == "thesis" else [512, 512]
+            if method == "thesis" and n > 10_000:
+                continue   # the thesis search costs O(width · max_candidates · n · d); 60k takes minutes
+            rows.append(_time_map(n, widths, method))
+            log(f"scale n={n} {widths} {method}: {rows[-1]['seconds']:.1f}s")
+    for width in (128, 256, 512, 1024):
+        for method in METHODS:
+            widths = [width] if method == "thesis" else [width, width]
+            rows.append(_time_map(10_000, widths, method))
+            log(f"scale n=10000 {widths} {method}: {rows[-1]['seconds']:.1f}s")
+    headline = [_time_map(60_000, [512, 512], "function", seed=s) for s in range(repeats)]
+    for row in headline:
+        row["headline"] = True
+    rows.extend(headline)
+    log(f"headline 60k 784-512-512-10 default: {[round(r['seconds'], 1) for r in headline]}")
+    return rows
+
+
+def scale_table(rows) -> str:
+    lines = ["| N | widths | method | seconds | peak RSS (MiB) |", "|---|---|---|---|---|"]
+    for row in rows:
+        tag = " (headline)" if row.get("headline") else ""
+        lines.append(f"| {row['n']} | {'-'.join(map(str, row['widths']))} | {row['method']}{tag} | "
+                     f"{row['seconds']:.1f} | {row['peak_rss_mib']:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--section", choices=["quality", "thesis", "scale", "all"], default="all")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    parser.add_argument("--quick", action="store_true", help="digits only / fewer sizes")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, default=10_000, help=argparse.SUPPRESS)
+    parser.add_argument("--widths", default="512,512", help=argparse.SUPPRESS)
+    parser.add_argument("--method", default="function", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _time_map_child(args)
+        return
+    seeds = [int(s) for s in args.seeds.split(",")]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    sections = ["quality", "thesis", "scale"] if args.section == "all" else [args.section]
+    for section in sections:
+        if section == "quality":
+            rows = quality(seeds, quick=args.quick)
+            table = quality_table(rows)
+        elif section == "thesis":
+            rows = thesis(seeds)
+            table = thesis_table(rows)
+        else:
+            rows = scale(quick=args.quick)
+            table = scale_table(rows)
+        payload = {"command": " ".join(["python", "benchmarks/forward_map.py", *sys.argv[1:]]),
+                   "environment": environment(), "rows": rows}
+        (RESULTS / f"forward_map_{section}.json").write_text(json.dumps(payload, indent=1, default=float))
+        print(f"\n### {section}\n\n{table}\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()
