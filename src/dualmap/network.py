@@ -236,22 +236,29 @@ class MLP:
 
         Arrays: ``weight_{l}`` (width_l, d_in_l), ``bias_{l}`` (width_l,), ``activations`` (n_layers,) str.
         """
-        arrays = {"activations": np.array(self.activations)}
+        return save_archive(path, "MLP", self.to_arrays(), {"n_layers": self.n_layers})
+
+    def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """The parameters as named arrays: ``{prefix}weight_{l}``, ``{prefix}bias_{l}``, ``{prefix}activations``."""
+        arrays = {f"{prefix}activations": np.array(self.activations)}
         for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            arrays[f"weight_{index}"] = weight
-            arrays[f"bias_{index}"] = bias
-        return save_archive(path, "MLP", arrays, {"n_layers": self.n_layers})
+            arrays[f"{prefix}weight_{index}"] = weight
+            arrays[f"{prefix}bias_{index}"] = bias
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, prefix: str = "") -> "MLP":
+        """Inverse of :meth:`to_arrays`."""
+        activations = [str(a) for a in arrays[f"{prefix}activations"]]
+        return cls([arrays[f"{prefix}weight_{i}"] for i in range(len(activations))],
+                   [arrays[f"{prefix}bias_{i}"] for i in range(len(activations))], activations)
 
     @classmethod
     def load(cls, path) -> "MLP":
         """Load an MLP written by :meth:`save`; a truncated or foreign file raises ``CorruptFileError``."""
-        meta, arrays = load_archive(path, "MLP")
+        _, arrays = load_archive(path, "MLP")
         try:
-            n_layers = int(meta["n_layers"])
-            weights = [arrays[f"weight_{i}"] for i in range(n_layers)]
-            biases = [arrays[f"bias_{i}"] for i in range(n_layers)]
-            activations = [str(a) for a in arrays["activations"]]
-            return cls(weights, biases, activations)
+            return cls.from_arrays(arrays)
         except (KeyError, ValueError, TypeError) as exc:
             raise CorruptFileError(f"{path} is not a valid MLP file: {exc}") from exc
 

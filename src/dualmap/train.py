@@ -64,8 +64,8 @@ class TrainRun:
         if self.classes is not None:
             arrays["classes"] = np.asarray(self.classes)
         for index, (_, network) in enumerate(self.checkpoints):
-            arrays.update(_network_arrays(network, f"checkpoint_{index}_"))
-        arrays.update(_network_arrays(self.model, "model_"))
+            arrays.update(network.to_arrays(f"checkpoint_{index}_"))
+        arrays.update(self.model.to_arrays("model_"))
         return save_archive(path, "TrainRun", arrays, {"task": self.task, "config": self.config})
 
     @classmethod
@@ -74,26 +74,12 @@ class TrainRun:
         meta, arrays = load_archive(path, "TrainRun")
         try:
             steps = [int(s) for s in arrays["steps"]]
-            checkpoints = [(step, _network_from_arrays(arrays, f"checkpoint_{i}_")) for i, step in enumerate(steps)]
+            checkpoints = [(step, MLP.from_arrays(arrays, f"checkpoint_{i}_")) for i, step in enumerate(steps)]
             history = {key[len("history_"):]: value for key, value in arrays.items() if key.startswith("history_")}
-            return cls(model=_network_from_arrays(arrays, "model_"), checkpoints=checkpoints, history=history,
+            return cls(model=MLP.from_arrays(arrays, "model_"), checkpoints=checkpoints, history=history,
                        task=meta["task"], classes=arrays.get("classes"), config=meta.get("config", {}))
         except (KeyError, ValueError) as exc:
             raise CorruptFileError(f"{path} is not a valid TrainRun file: {exc}") from exc
-
-
-def _network_arrays(network: MLP, prefix: str) -> dict:
-    arrays = {f"{prefix}activations": np.array(network.activations)}
-    for index, (weight, bias) in enumerate(zip(network.weights, network.biases)):
-        arrays[f"{prefix}weight_{index}"] = weight
-        arrays[f"{prefix}bias_{index}"] = bias
-    return arrays
-
-
-def _network_from_arrays(arrays: dict, prefix: str) -> MLP:
-    activations = [str(a) for a in arrays[f"{prefix}activations"]]
-    return MLP([arrays[f"{prefix}weight_{i}"] for i in range(len(activations))],
-               [arrays[f"{prefix}bias_{i}"] for i in range(len(activations))], activations)
 
 
 def checkpoint_steps(checkpoints, total_steps: int) -> list[int]:
