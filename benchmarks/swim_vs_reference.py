@@ -120,6 +120,7 @@ def _worker(spec: dict) -> dict:
     if spec["package"] == "dualmap":
         import dualmap as dm
 
+        dualmap_file = dm.__file__
         estimator = dm.SWIMClassifier if classify else dm.SWIMRegressor
 
         def make(w):
@@ -196,6 +197,10 @@ def _worker(spec: dict) -> dict:
     }
     if spec["package"] == "dualmap":
         result["alpha"] = alpha
+        result["dualmap_file"] = dualmap_file
+        expected = spec.get("dualmap_path")
+        if expected and not dualmap_file.startswith(expected):
+            raise RuntimeError(f"imported dualmap from {dualmap_file}, expected the snapshot in {expected}")
     return result
 
 
@@ -242,6 +247,31 @@ def _wait_until_quiet(threshold: float, max_wait_s: float) -> float:
     return time.perf_counter() - start
 
 
+def _snapshot_dualmap(source: str, folder: Path) -> dict:
+    """Make the dualmap to benchmark importable from a fixed copy; return how it was made.
+
+    ``source="head"`` (default) extracts ``src/dualmap`` of the git commit HEAD into ``folder`` and puts it
+    first on ``sys.path`` here and on ``PYTHONPATH`` for the workers, so that the whole run measures one
+    consistent version even while someone edits ``src/`` (a half-edited tree broke an earlier run).
+    ``source="worktree"`` uses the installed (editable) working tree as it is.
+    """
+    if source == "worktree":
+        return {"source": "worktree", "path": str(REPO / "src")}
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO,
+                            check=True).stdout.strip()
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", commit, "src/dualmap"], capture_output=True,
+                             cwd=REPO, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    path = str(folder / "src")
+    sys.path.insert(0, path)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [path, os.environ.get("PYTHONPATH")]))
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "src/dualmap"], capture_output=True,
+                             text=True, cwd=REPO).stdout.split("\n")
+    return {"source": "head", "commit": commit, "path": path,
+            "worktree_src_differs_from_head": [line[3:] for line in changed if line]}
+
+
 def _run_worker(spec: dict, quiet: dict) -> dict:
     """Run one fit in a fresh process; if other processes took CPU during it, wait and run it again."""
     for attempt in range(quiet["retries"] + 1):
@@ -285,7 +315,7 @@ def _environment() -> dict:
 
     def git(*args):
         try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO).stdout.strip()
+            return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO).stdout.rstrip()
         except OSError:
             return ""
 
@@ -299,7 +329,7 @@ def _environment() -> dict:
         "versions": {"dualmap": version("dualmap"), "swimnetworks": version("swimnetworks"),
                      "torch": torch.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
                      "scikit-learn": sklearn.__version__},
-        "git_commit": git("rev-parse", "--short", "HEAD"),
+        "git_commit": git("rev-parse", "--short", "HEAD").strip(),
         "git_dirty_files": [line[3:] for line in git("status", "--porcelain").splitlines() if line],
     }
 
@@ -317,45 +347,53 @@ def _select(patterns, quick: bool) -> list[str]:
 
 
 def run(names, seeds, output: Path, command: str, repeats: int = 3, repeat_budget_s: float = 60.0,
-        quiet: dict | None = None) -> dict:
+        quiet: dict | None = None, dualmap_source: str = "head") -> dict:
     quiet = quiet or {"threshold": 0.25, "max_wait_s": 900.0, "retries": 2}
+    tmp = Path(tempfile.mkdtemp(prefix="swimbench-"))
+    try:
+        return _run(names, seeds, output, command, repeats, repeat_budget_s, quiet, dualmap_source, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(names, seeds, output, command, repeats, repeat_budget_s, quiet, dualmap_source, tmp) -> dict:
+    snapshot = _snapshot_dualmap(dualmap_source, tmp / "dualmap-snapshot")
+    log(f"dualmap from {snapshot}")
     env = _environment()
+    env["dualmap_snapshot"] = snapshot
     log(f"environment: {env['cpu']}, nproc={env['nproc']}, {env['gpu']}, versions={env['versions']}")
     results = {"command": command, "environment": env, "data_seed": DATA_SEED, "seeds": list(seeds),
                "repeats": repeats, "repeat_budget_s": repeat_budget_s, "quiet": quiet, "settings": {}}
-    tmp = Path(tempfile.mkdtemp(prefix="swimbench-"))
-    try:
-        prepared = {}
-        for name in names:
-            dataset, n_train, activation, width, rconds = SETTINGS[name]
-            key = (dataset, n_train)
-            if key not in prepared:
-                folder = tmp / f"{dataset}-{n_train}"
-                log(f"loading {dataset} (n_train={n_train}) …")
-                prepared[key] = (folder, _prepare_data(dataset, n_train, folder))
-            folder, meta = prepared[key]
-            entry = {"dataset": dataset, "activation": activation, "width": width, "rconds": list(rconds),
-                     **meta, "runs": []}
-            results["settings"][name] = entry
-            log(f"== {name}: {meta}")
-            base = {"data_dir": str(folder), "task": meta["task"], "width": width, "activation": activation,
-                    "repeats": repeats, "repeat_budget_s": repeat_budget_s}
-            for seed in seeds:
-                jobs = [dict(base, package="reference", seed=seed, rcond=r) for r in rconds]
-                jobs.append(dict(base, package="dualmap", seed=seed, rcond=None))
-                for spec in jobs:
-                    outcome = _run_worker(spec, quiet)
-                    record = {k: spec[k] for k in ("package", "seed", "rcond")} | outcome
-                    entry["runs"].append(record)
-                    log(f"   {name} {spec['package']:9s} seed={seed} rcond={spec['rcond']}: "
-                        f"score={outcome['test_score']:.4f} fit={outcome['fit_s']:.2f}s "
-                        f"(all: {', '.join(f'{t:.2f}' for t in outcome['fit_times_s'])}) "
-                        f"Δpeak={outcome['fit_peak_delta_mib']:.0f}MiB peak={outcome['peak_mib']:.0f}MiB "
-                        f"load={outcome['loadavg_1min_at_start']:.2f} "
-                        f"others={outcome['foreign_cores_during_run']:.2f} cores")
-                output.write_text(json.dumps(results, indent=1))  # keep partial results
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    prepared = {}
+    for name in names:
+        dataset, n_train, activation, width, rconds = SETTINGS[name]
+        key = (dataset, n_train)
+        if key not in prepared:
+            folder = tmp / f"{dataset}-{n_train}"
+            log(f"loading {dataset} (n_train={n_train}) …")
+            prepared[key] = (folder, _prepare_data(dataset, n_train, folder))
+        folder, meta = prepared[key]
+        entry = {"dataset": dataset, "activation": activation, "width": width, "rconds": list(rconds),
+                 **meta, "runs": []}
+        results["settings"][name] = entry
+        log(f"== {name}: {meta}")
+        base = {"data_dir": str(folder), "task": meta["task"], "width": width, "activation": activation,
+                "dualmap_path": snapshot["path"],
+                "repeats": repeats, "repeat_budget_s": repeat_budget_s}
+        for seed in seeds:
+            jobs = [dict(base, package="reference", seed=seed, rcond=r) for r in rconds]
+            jobs.append(dict(base, package="dualmap", seed=seed, rcond=None))
+            for spec in jobs:
+                outcome = _run_worker(spec, quiet)
+                record = {k: spec[k] for k in ("package", "seed", "rcond")} | outcome
+                entry["runs"].append(record)
+                log(f"   {name} {spec['package']:9s} seed={seed} rcond={spec['rcond']}: "
+                    f"score={outcome['test_score']:.4f} fit={outcome['fit_s']:.2f}s "
+                    f"(all: {', '.join(f'{t:.2f}' for t in outcome['fit_times_s'])}) "
+                    f"Δpeak={outcome['fit_peak_delta_mib']:.0f}MiB peak={outcome['peak_mib']:.0f}MiB "
+                    f"load={outcome['loadavg_1min_at_start']:.2f} "
+                    f"others={outcome['foreign_cores_during_run']:.2f} cores")
+            output.write_text(json.dumps(results, indent=1))  # keep partial results
     results["environment"]["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     output.write_text(json.dumps(results, indent=1))
     return results
@@ -382,6 +420,8 @@ def summarise(results: dict) -> list[dict]:
                     "score_min": min(r["test_score"] for r in rs),
                     "score_max": max(r["test_score"] for r in rs),
                     "fit_s": statistics.median(r["fit_s"] for r in rs),
+                    "first_fit_s": statistics.median(r.get("first_fit_s", r["fit_s"]) for r in rs),
+                    "foreign_cores_max": max(r.get("foreign_cores_during_run", float("nan")) for r in rs),
                     "delta_mib": max(r["fit_peak_delta_mib"] for r in rs),
                     "peak_mib": max(r["peak_mib"] for r in rs),
                     "peak_hidden": any(not r["peak_set_during_fit"] for r in rs),
@@ -398,8 +438,9 @@ def markdown(results: dict) -> str:
     rows = summarise(results)
     lines = [
         "| setting | n_train | metric | dualmap | reference (best rcond) | Δ (points) | fit s dualmap / ref | "
-        "time ratio | Δpeak MiB dualmap / ref | Δpeak ratio | abs peak MiB dualmap / ref | abs ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "time ratio | first-fit ratio | Δpeak MiB dualmap / ref | Δpeak ratio | abs peak MiB dualmap / ref | "
+        "abs ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         d, r = row["dualmap"], row["reference"]
@@ -408,11 +449,16 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| {row['setting']} | {row['n_train']} | {metric} | {d['score']:.4f} | {r['score']:.4f} "
             f"({row['best_rcond']:g}) | {diff:+.2f} | {d['fit_s']:.3f} / {r['fit_s']:.3f} | "
-            f"**{d['fit_s'] / r['fit_s']:.2f}** | {d['delta_mib']:.0f} / {r['delta_mib']:.0f} | "
+            f"**{d['fit_s'] / r['fit_s']:.2f}** | {d['first_fit_s'] / r['first_fit_s']:.2f} | "
+            f"{d['delta_mib']:.0f} / {r['delta_mib']:.0f} | "
             f"**{d['delta_mib'] / max(r['delta_mib'], 1e-9):.2f}** | {d['peak_mib']:.0f} / {r['peak_mib']:.0f} | "
             f"{d['peak_mib'] / r['peak_mib']:.2f} |"
         )
-    lines += ["", "Reference test score per rcond (mean over seeds):", ""]
+    lines += ["", "Columns: scores are means over seeds; *fit s* is the median over seeds of each run's fastest fit "
+                  "(best of up to 3), *first-fit ratio* the same ratio for the first fit of each fresh process; "
+                  "Δpeak = peak RSS during fit − RSS before fit, *abs peak* = peak RSS during fit (max over seeds); "
+                  "ratios are dualmap / reference; Δ (points) = 100 × (dualmap − reference).",
+              "", "Reference test score per rcond (mean over seeds):", ""]
     for row in rows:
         grid = ", ".join(f"{rc:g}: {s:.4f}" for rc, s in sorted(row["ref_scores_by_rcond"].items()))
         lines.append(f"- {row['setting']}: {grid}; dualmap GCV α (median) = {row['dualmap_alpha']:.3g}")
@@ -440,6 +486,9 @@ def main(argv=None) -> None:
     parser.add_argument("--max-wait", type=float, default=900.0, metavar="SECONDS",
                         help="longest wait for a quiet machine before each run; default 900")
     parser.add_argument("--retries", type=int, default=2, help="reruns of a disturbed run; default 2")
+    parser.add_argument("--dualmap-source", choices=("head", "worktree"), default="head",
+                        help="benchmark dualmap's src/ as committed at git HEAD (a snapshot taken at the start; "
+                             "default) or the working tree as it is")
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/swim_vs_reference[_quick].json)")
     parser.add_argument("--report", type=Path, metavar="JSON", help="only print the table of an existing JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -462,7 +511,7 @@ def main(argv=None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the temporary data folder is removed
     quiet = {"threshold": args.quiet_threshold, "max_wait_s": args.max_wait, "retries": args.retries}
     results = run(names, seeds, output, command, repeats=args.repeats, repeat_budget_s=args.repeat_budget,
-                  quiet=quiet)
+                  quiet=quiet, dualmap_source=args.dualmap_source)
     table = markdown(results)
     output.with_suffix(".md").write_text(table)
     log(f"done in {time.perf_counter() - started:.0f} s; results in {output}")
