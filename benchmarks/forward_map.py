@@ -164,12 +164,14 @@ def scale(repeats=3, quick=False) -> list[dict]:
     for n in sizes:
         for method in METHODS:
             widths = [512] if method == "thesis" else [512, 512]
-            if method == "thesis" and n > 10_000:
-                continue   # the thesis search costs O(width · max_candidates · n · d); 60k takes minutes
+            if method in ("thesis", "joint") and n > 10_000:
+                continue   # thesis: O(width · max_candidates · n · d); joint: a Python sweep over neurons — minutes
             rows.append(_time_map(n, widths, method))
             log(f"scale n={n} {widths} {method}: {rows[-1]['seconds']:.1f}s")
     for width in (128, 256, 512, 1024):
         for method in METHODS:
+            if method == "joint" and width > 512:
+                continue
             widths = [width] if method == "thesis" else [width, width]
             rows.append(_time_map(10_000, widths, method))
             log(f"scale n=10000 {widths} {method}: {rows[-1]['seconds']:.1f}s")
