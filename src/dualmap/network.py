@@ -201,7 +201,7 @@ class MLP:
                 activation = _TORCH_ACTIVATIONS[type(layer)]
                 if activation == "identity":
                     continue
-                if not weights or activations[-1] != "identity" or len(activations) != len(weights):
+                if not weights or activations[-1] != "identity":
                     raise TypeError(f"layer {name!r} ({type(layer).__name__}) must directly follow a Linear layer")
                 activations[-1] = activation
             else:

@@ -53,17 +53,17 @@ def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.
     eye = torch.eye(width, dtype=F.dtype, device=F.device)
     inverse = torch.linalg.inv(F.T @ F + lam * eye)
     target_norm = float((target * target).sum())
+    all_columns = torch.arange(width, device=F.device)
     for _ in range(sweeps):
         changed = 0
         for k in range(width):
             if locked is not None and bool(locked[k]):
                 continue
-            others = torch.ones(width, dtype=torch.bool, device=F.device)
-            others[k] = False
+            others = torch.cat([all_columns[:k], all_columns[k + 1:]])
             # inverse Gram without column k (block downdate)
             m_kk = inverse[k, k]
             m_ok = inverse[others, k]
-            inv_o = inverse[others][:, others] - torch.outer(m_ok, m_ok) / m_kk
+            inv_o = inverse[others[:, None], others] - torch.outer(m_ok, m_ok) / m_kk
             F_o = F[:, others]
             projection_y = F_o @ (inv_o @ (F_o.T @ target))
             residual_y = target - projection_y                                          # (n_eval, m)
@@ -83,12 +83,10 @@ def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.
             b = cross[:, best]
             inv_b = inv_o @ b
             schur = float(column @ column + lam - b @ inv_b)
-            new_inverse = torch.empty_like(inverse)
-            new_inverse[others.nonzero()[:, 0][:, None], others.nonzero()[:, 0][None, :]] = inv_o + torch.outer(inv_b, inv_b) / schur
-            new_inverse[others, k] = -inv_b / schur
-            new_inverse[k, others] = -inv_b / schur
-            new_inverse[k, k] = 1.0 / schur
-            inverse = new_inverse
+            inverse[others[:, None], others] = inv_o + torch.outer(inv_b, inv_b) / schur
+            inverse[others, k] = -inv_b / schur
+            inverse[k, others] = -inv_b / schur
+            inverse[k, k] = 1.0 / schur
         if changed == 0:
             break
     return choice

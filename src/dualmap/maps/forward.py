@@ -148,9 +148,11 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
                 eff_weight, eff_bias = weight @ basis.weight, bias + weight @ basis.bias
             Z = converted_in
             pre = torch.addmm(eff_bias, Z, eff_weight.T)                                   # (n, width)
-            next_weight = as_tensor(mlp.weights[layer + 1], device=torch_device, dtype=torch.float64)
-            next_bias = as_tensor(mlp.biases[layer + 1], device=torch_device, dtype=torch.float64)
-            joint_target = torch.addmm(next_bias, trained_activation[eval_rows], next_weight.T)   # what layer l+1 sees
+            joint_target = None
+            if method == "joint":   # what the next trained layer sees: its pre-activations (the outputs at the end)
+                next_weight = as_tensor(mlp.weights[layer + 1], device=torch_device, dtype=torch.float64)
+                next_bias = as_tensor(mlp.biases[layer + 1], device=torch_device, dtype=torch.float64)
+                joint_target = torch.addmm(next_bias, trained_activation[eval_rows], next_weight.T)
             warm = None if warm_pairs is None else torch.as_tensor(np.asarray(warm_pairs[layer]), device=torch_device)
             pairs, match = _match_layer(method, Z, Z.to(search_dtype), pre, eff_weight, eff_bias, activation,
                                         trained_activation, eval_rows, n_anchors, n_partners, ratio,

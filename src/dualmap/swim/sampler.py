@@ -78,8 +78,7 @@ def sample_hidden_layers(Z: torch.Tensor, targets: torch.Tensor | None, layer_wi
 
 
 def sample_network(X, targets, layer_widths=(512,), activation="tanh", *, sampler="swim", alpha="auto",
-                   random_state=None, device="auto", dtype="float32", candidates_per_point=1,
-                   score_targets=None) -> SampledNetwork:
+                   random_state=None, device="auto", dtype="float32", candidates_per_point=1) -> SampledNetwork:
     """Sample a network on ``(X, targets)``: hidden layers by ``sampler``, then a ridge readout.
 
     Parameters
@@ -98,8 +97,6 @@ def sample_network(X, targets, layer_widths=(512,), activation="tanh", *, sample
         Precision of the features; the readout is always solved in float64.
     candidates_per_point : int
         Multiplies the number of candidate pairs.
-    score_targets : ndarray, optional
-        Targets for the SWIM score if they differ from ``targets`` (default: ``targets``).
 
     Returns
     -------
@@ -119,8 +116,7 @@ def sample_network(X, targets, layer_widths=(512,), activation="tanh", *, sample
     rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     Z = as_tensor(X, device=torch_device, dtype=torch_dtype)
-    score = targets2d if score_targets is None else np.asarray(score_targets).reshape(len(X), -1)
-    score_tensor = as_tensor(score, device=torch_device, dtype=torch.float64)
+    score_tensor = as_tensor(targets2d, device=torch_device, dtype=torch.float64)
     with torch.no_grad():
         weights, biases, pairs, features = sample_hidden_layers(
             Z, score_tensor, widths, activation, sampler=sampler, rng=rng, candidates_per_point=candidates_per_point,
