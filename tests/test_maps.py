@@ -38,7 +38,7 @@ def test_default_method_recovers_planted_networks_exactly(activation, widths, da
     assert_allclose(kept.predict(X), outputs, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["geometric", "assignment", "joint"])
+@pytest.mark.parametrize("method", ["function", "geometric", "assignment"])
 def test_other_methods_are_exact_on_planted_networks(method, small_digits):
     X = small_digits.X_train
     planted = dm.planted_network(X, (30, 20), "relu", seed=0)

@@ -3,29 +3,46 @@ map reproduce what the next trained layer sees.
 
 For hidden layer ``l`` with converted features ``F`` (n_eval, width) — column ``k`` from neuron ``k``'s
 chosen pair — and target ``Y`` (n_eval, m) — the trained pre-activations of layer ``l+1`` (the outputs
-for the last hidden layer) — the objective is the ridge residual
+for the last hidden layer) — the objective is the ridge residual (features and target centred, so the
+free bias is absorbed)
 
-.. math:: \\mathrm{RSS}(F) = \\min_{A, c} \\lVert F A + \\mathbf 1 c^\\top - Y \\rVert_F^2 + \\lambda \\lVert A\\rVert_F^2 .
+.. math:: \\mathrm{RSS}(F) = \\min_{A} \\lVert F A - Y \\rVert_F^2 + \\lambda \\lVert A\\rVert_F^2
+          = \\operatorname{tr}(Y^\\top Y) - \\operatorname{tr}(T^\\top M T),
+   \\qquad T = F^\\top Y,\\; M = (F^\\top F + \\lambda I)^{-1}.
 
 Coordinate descent: for each neuron ``k`` in turn, remove column ``k`` and put back the candidate ``f`` (of
-``k``'s own short list) with the largest decrease of the RSS,
+``k``'s own short list) that lowers the RSS most. With :math:`P = I - F_o (F_o^\\top F_o + \\lambda I)^{-1}
+F_o^\\top` the ridge residual operator of the other columns, putting back ``f`` lowers the RSS by exactly
 
-.. math:: \\mathrm{gain}(f) = \\frac{\\lVert R_Y^\\top r_f \\rVert^2}{\\lVert r_f \\rVert^2 + \\lambda},
+.. math:: \\mathrm{gain}(f) = \\frac{\\lVert Y^\\top P f \\rVert^2}{f^\\top P f + \\lambda}
+          = \\frac{\\lVert Y^\\top f - T^\\top u \\rVert^2}{\\lVert f\\rVert^2 - a^\\top u + \\lambda},
+   \\qquad a = F^\\top f,\\; u = M_{-k}\\, a,
 
-where ``r_f`` and ``R_Y`` are the residuals of ``f`` and ``Y`` after projection on the other columns.
-The inverse Gram matrix is kept up to date by rank-one down- and up-dates, so a sweep over all neurons
-costs O(width · (width² + n_eval · width · n_list)).
+where :math:`M_{-k} = M - M e_k e_k^\\top M / M_{kk}` is the inverse Gram matrix of the other columns
+(padded with a zero row and column ``k``). Everything but :math:`a` lives in width-sized Gram
+quantities: a step costs O(n_eval · width · n_list) for :math:`a` plus O(width² · n_list), and the inverse
+is kept by rank-one down- and up-dates (recomputed from scratch at every sweep to stop rounding drift).
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["joint_select"]
+__all__ = ["joint_select", "ridge_rss"]
+
+
+def ridge_rss(features: torch.Tensor, target: torch.Tensor, ridge: float) -> float:
+    """The objective above for one choice of columns: ``features`` (n_eval, width), ``target`` (n_eval, m),
+    both centred here; ``ridge`` is λ itself."""
+    F = features - features.mean(dim=0)
+    Y = target - target.mean(dim=0)
+    T = F.T @ Y
+    M = torch.linalg.inv(F.T @ F + ridge * torch.eye(F.shape[1], dtype=F.dtype, device=F.device))
+    return float((Y * Y).sum() - (T * (M @ T)).sum())
 
 
 def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.Tensor | None = None,
-                 ridge: float = 1e-6, sweeps: int = 2, tolerance: float = 1e-9) -> torch.Tensor:
+                 ridge: float = 1e-6, sweeps: int = 3, tolerance: float = 1e-9) -> torch.Tensor:
     """Coordinate descent over short lists of candidate features (module docstring).
 
     Parameters
@@ -36,9 +53,12 @@ def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.
     locked : torch.Tensor of shape (width,), bool, optional
         Neurons that keep candidate 0 (e.g. those it reproduces exactly).
     ridge : float
-        λ relative to the mean squared feature norm.
+        λ relative to the mean squared norm of the starting (centred) features.
+    sweeps : int
+        At most this many passes over the neurons; stops early when a pass changes nothing.
     tolerance : float
-        Relative RSS decrease needed to switch (ties keep the current, best-matching candidate).
+        A switch must lower the RSS by more than ``tolerance · ‖Y‖²`` (ties keep the current,
+        best-matching candidate).
 
     Returns
     -------
@@ -47,46 +67,45 @@ def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.
     features = features - features.mean(dim=-1, keepdim=True)          # the free bias absorbs the means
     target = target - target.mean(dim=0, keepdim=True)
     width = features.shape[0]
-    choice = torch.zeros(width, dtype=torch.int64, device=features.device)
-    F = features[:, 0, :].T.clone()                                      # (n_eval, width)
+    device = features.device
+    choice = torch.zeros(width, dtype=torch.int64, device=device)
+    F = features[:, 0, :].T.contiguous()                                 # (n_eval, width), current columns
     lam = ridge * float((F * F).sum() / width)
-    eye = torch.eye(width, dtype=F.dtype, device=F.device)
-    inverse = torch.linalg.inv(F.T @ F + lam * eye)
-    target_norm = float((target * target).sum())
-    all_columns = torch.arange(width, device=F.device)
+    candidate_norm_sq = (features * features).sum(dim=-1)                # (width, n_list)
+    target_cross = features @ target                                     # (width, n_list, m): Yᵀf
+    T = target_cross[:, 0, :].clone()                                    # (width, m): FᵀY
+    threshold = tolerance * float((target * target).sum())
+    eye = torch.eye(width, dtype=F.dtype, device=device)
+    free = torch.ones(width, dtype=torch.bool) if locked is None else ~locked.cpu()
     for _ in range(sweeps):
+        M = torch.linalg.inv(F.T @ F + lam * eye)
         changed = 0
-        for k in range(width):
-            if locked is not None and bool(locked[k]):
-                continue
-            others = torch.cat([all_columns[:k], all_columns[k + 1:]])
-            # inverse Gram without column k (block downdate)
-            m_kk = inverse[k, k]
-            m_ok = inverse[others, k]
-            inv_o = inverse[others[:, None], others] - torch.outer(m_ok, m_ok) / m_kk
-            F_o = F[:, others]
-            projection_y = F_o @ (inv_o @ (F_o.T @ target))
-            residual_y = target - projection_y                                          # (n_eval, m)
-            candidates = features[k].T                                                  # (n_eval, n_list)
-            cross = F_o.T @ candidates                                                  # (width-1, n_list)
-            residual_c = candidates - F_o @ (inv_o @ cross)
-            gain = ((residual_y.T @ residual_c) ** 2).sum(dim=0) / ((residual_c**2).sum(dim=0) + lam)
+        for k in torch.nonzero(free).flatten().tolist():
+            # inverse Gram of the other columns, M_{-k}, in place
+            column_k = M[:, k].clone()
+            M.addr_(column_k, column_k, alpha=-1.0 / float(column_k[k]))
+            M[k, :] = 0.0
+            M[:, k] = 0.0
+            a = features[k] @ F                                          # (n_list, width): cross products
+            a[:, k] = 0.0
+            u = a @ M                                                    # (n_list, width)
+            denominator = candidate_norm_sq[k] - (a * u).sum(dim=1) + lam
+            gain = ((target_cross[k] - u @ T) ** 2).sum(dim=1) / denominator
+            current = int(choice[k])
             best = int(torch.argmax(gain))
-            if gain[best] - gain[int(choice[k])] <= tolerance * target_norm:
-                best = int(choice[k])
-            if best != int(choice[k]):
-                changed += 1
+            if float(gain[best] - gain[current]) <= threshold:
+                best = current
+            changed += best != current
             choice[k] = best
-            column = candidates[:, best]
-            F[:, k] = column
+            F[:, k] = features[k, best]
+            T[k] = target_cross[k, best]
             # inverse Gram with the new column k (bordering)
-            b = cross[:, best]
-            inv_b = inv_o @ b
-            schur = float(column @ column + lam - b @ inv_b)
-            inverse[others[:, None], others] = inv_o + torch.outer(inv_b, inv_b) / schur
-            inverse[others, k] = -inv_b / schur
-            inverse[k, others] = -inv_b / schur
-            inverse[k, k] = 1.0 / schur
+            schur = float(denominator[best])
+            inv_b = u[best]
+            M.addr_(inv_b, inv_b, alpha=1.0 / schur)
+            M[k, :] = -inv_b / schur
+            M[:, k] = -inv_b / schur
+            M[k, k] = 1.0 / schur
         if changed == 0:
             break
     return choice
