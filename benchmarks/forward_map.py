@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import dualmap as dm
+from dualmap.maps.forward import DEFAULT_METHOD
 from dualmap.metrics import evaluate_map
 
 RESULTS = Path(__file__).parent / "results"
@@ -164,18 +165,16 @@ def scale(repeats=3, quick=False) -> list[dict]:
     for n in sizes:
         for method in METHODS:
             widths = [512] if method == "thesis" else [512, 512]
-            if method in ("thesis", "joint") and n > 10_000:
-                continue   # thesis: O(width · max_candidates · n · d); joint: a Python sweep over neurons — minutes
+            if method == "thesis" and n > 10_000:
+                continue   # O(width · max_candidates · n · d): minutes
             rows.append(_time_map(n, widths, method))
             log(f"scale n={n} {widths} {method}: {rows[-1]['seconds']:.1f}s")
     for width in (128, 256, 512, 1024):
         for method in METHODS:
-            if method == "joint" and width > 512:
-                continue
             widths = [width] if method == "thesis" else [width, width]
             rows.append(_time_map(10_000, widths, method))
             log(f"scale n=10000 {widths} {method}: {rows[-1]['seconds']:.1f}s")
-    headline = [_time_map(60_000, [512, 512], "function", seed=s) for s in range(repeats)]
+    headline = [_time_map(60_000, [512, 512], DEFAULT_METHOD, seed=s) for s in range(repeats)]
     for row in headline:
         row["headline"] = True
     rows.extend(headline)
@@ -200,7 +199,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=10_000, help=argparse.SUPPRESS)
     parser.add_argument("--widths", default="512,512", help=argparse.SUPPRESS)
-    parser.add_argument("--method", default="function", help=argparse.SUPPRESS)
+    parser.add_argument("--method", default=DEFAULT_METHOD, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -6,9 +6,10 @@ networks back to pairs of data points.
 
 __version__ = "0.1.0"
 
-from . import metrics
+from . import dynamics, metrics
 from ._io import CorruptFileError
 from .data import Dataset, list_datasets, load_dataset
+from .dynamics import Trajectory, track
 from .maps import PairMap, PlantedNetwork, planted_network, planted_recovery, to_pairs
 from .network import MLP
 from .swim import (
@@ -33,7 +34,9 @@ __all__ = [
     "SWIMRegressor",
     "SampledNetwork",
     "TrainRun",
+    "Trajectory",
     "list_datasets",
+    "dynamics",
     "load_dataset",
     "metrics",
     "planted_network",
@@ -42,5 +45,6 @@ __all__ = [
     "swim_constants",
     "swim_neurons",
     "to_pairs",
+    "track",
     "train",
 ]

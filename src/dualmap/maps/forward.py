@@ -71,7 +71,7 @@ def _check_network(mlp) -> list[str]:
 def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n_partners: int = 8,
              n_eval: int = 2048, ratio: float = 0.04, max_candidates: int = 64, seed: int = 0,
              refine_rounds: int = 4, n_neighbors: int = 16, n_list: int = 32, device="auto", dtype="float32",
-             progress: bool = True, warm_pairs=None) -> PairMap:
+             progress: bool = True, warm_pairs=None, warm_margin: float = 1e-3) -> PairMap:
     """Map every hidden neuron of ``mlp`` to the ordered pair of rows of ``X`` whose SWIM neuron reproduces it.
 
     Parameters
@@ -100,6 +100,11 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
         Progress bar over layers.
     warm_pairs : list of ndarray, optional
         Pairs of a previous map (e.g. an earlier checkpoint) added to every neuron's candidates.
+    warm_margin : float, default=1e-3
+        With ``warm_pairs``: a neuron leaves its warm pair only for a pair whose activation cosine is higher
+        by more than ``warm_margin`` (``"joint"``: that also lowers the reconstruction residual by more than
+        ``warm_margin`` times an average neuron's share ``‖Y‖²/width``). Without this hysteresis,
+        near-ties between equally good pairs would flip at every checkpoint and pose as switches.
 
     Returns
     -------
@@ -158,7 +163,8 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
             warm = None if warm_pairs is None else torch.as_tensor(np.asarray(warm_pairs[layer]), device=torch_device)
             pairs, match = _match_layer(method, Z, Z.to(search_dtype), pre, eff_weight, eff_bias, activation,
                                         trained_activation, eval_rows, n_anchors, n_partners, ratio,
-                                        max_candidates, warm, refine_rounds, n_neighbors, n_list, joint_target)
+                                        max_candidates, warm, refine_rounds, n_neighbors, n_list, joint_target,
+                                        warm_margin)
             conv_weight, conv_bias = swim_neurons(Z[pairs[:, 0]], Z[pairs[:, 1]], activation)
             converted_out = sigma(torch.addmm(conv_bias, Z, conv_weight.T))
             radius = float(((Z - Z.mean(dim=0)) ** 2).sum(dim=1).mean().sqrt())
@@ -177,6 +183,8 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
     teacher = (mlp.weights[-1].astype(np.float64), mlp.biases[-1].astype(np.float64), trained_output.mean(axis=0))
     params = dict(n_anchors=n_anchors, n_partners=n_partners, n_eval=n_eval, refine_rounds=refine_rounds,
                   n_neighbors=n_neighbors, n_list=n_list, seed=seed, dtype=str(dtype), warm_start=warm_pairs is not None)
+    if warm_pairs is not None:
+        params["warm_margin"] = warm_margin
     if method == "thesis":
         params = dict(ratio=ratio, max_candidates=max_candidates)
     return PairMap(pairs=pairs_out, scales=scales_out, scores=scores_out, activations=list(hidden), method=method,
@@ -211,7 +219,7 @@ def candidate_pairs(Z: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, ac
 
 def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_activation, eval_rows, n_anchors,
                  n_partners, ratio, max_candidates, warm, refine_rounds=0, n_neighbors=16, n_list=16,
-                 joint_target=None):
+                 joint_target=None, warm_margin=0.0):
     """Choose one pair per neuron; return ``(pairs (width, 2), match score (width,))``.
 
     ``Z_search`` (possibly float32) is used to find candidates, ``Z`` (float64) to choose among them.
@@ -238,24 +246,37 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
         return _assign(candidates, similarity)
     best = similarity.argmax(dim=1)
     pairs, match = candidates[rows, best], similarity[rows, best]
+    margin = 0.0
+    if warm is not None:   # hysteresis: keep the warm pair unless another is clearly better
+        margin = warm_margin
+        exact = 1.0 - 1e-9
+        keep = (similarity[:, -1] >= match - margin) & ((match < exact) | (similarity[:, -1] >= exact))
+        pairs = torch.where(keep[:, None], warm, pairs)
+        match = torch.where(keep, similarity[:, -1], match)
     if refine_rounds:
         pairs, match = _refine(Z, Z_search, pairs, match, trained_activation[eval_rows], eval_rows, activation,
-                               refine_rounds, n_neighbors)
+                               refine_rounds, n_neighbors, margin)
     if method == "function":
         return pairs, match
     # joint: the refined pair and the n_list next best-matching candidates of every neuron
     top_similarity, top = torch.topk(similarity, min(n_list, similarity.shape[1]), dim=1)
     short = torch.cat([pairs[:, None, :], candidates[rows[:, None], top]], dim=1)          # (width, 1 + n_list, 2)
     short_similarity = torch.cat([match[:, None], top_similarity], dim=1)
+    if warm is not None:   # the previous choice stays available (the descent starts from the kept/refined pair)
+        short = torch.cat([short[:, :1], warm[:, None, :], short[:, 1:]], dim=1)
+        short_similarity = torch.cat([short_similarity[:, :1], similarity[:, -1:], short_similarity[:, 1:]], dim=1)
     features = candidate_activations(Z, Z[eval_rows], short, activation)                  # (width, 1 + n_list, S)
     features = torch.where(torch.isfinite(short_similarity)[..., None], features, 0.0)
-    choice = joint_select(features, joint_target, locked=match >= 1.0 - 1e-9)   # exact matches stay
+    tolerance = 1e-9 if warm is None else margin / len(pairs)
+    exact = short_similarity[:, 0] >= 1.0 - 1e-9                                           # exact matches stay
+    choice = joint_select(features, joint_target, locked=exact, tolerance=tolerance)
     return short[rows, choice], short_similarity[rows, choice]
 
 
-def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, rounds, n_neighbors):
+def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, rounds, n_neighbors, margin=0.0):
     """Local search in pair space: replace either point of each neuron's pair by one of its ``n_neighbors``
-    nearest data points when that raises the activation similarity; ``rounds`` sweeps, all neurons at once."""
+    nearest data points when that raises the activation similarity by more than ``margin``; ``rounds``
+    sweeps, all neurons at once."""
     neighbors = torch.full((len(Z), n_neighbors), -1, dtype=torch.int64, device=Z.device)   # filled on demand
     rows = torch.arange(len(pairs), device=Z.device)
     for _ in range(rounds):
@@ -272,7 +293,7 @@ def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, roun
         similarity = candidate_similarity(Z, eval_rows, trained_eval, candidates, activation)
         similarity = torch.where(coincident, -torch.inf, similarity)
         best = similarity.argmax(dim=1)
-        improved = similarity[rows, best] > match
+        improved = similarity[rows, best] > match + margin
         if not bool(improved.any()):
             break
         pairs = torch.where(improved[:, None], candidates[rows, best], pairs)

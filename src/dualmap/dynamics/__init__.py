@@ -1,0 +1,15 @@
+"""The forward map over the iterations of training: which data points a network rests on, and how that changes."""
+
+from .measures import (
+    effective_number,
+    neuron_contributions,
+    neuron_drift,
+    point_importance,
+    rank_correlation,
+    swim_point_density,
+    switch_rate,
+)
+from .trajectory import Trajectory, track
+
+__all__ = ["Trajectory", "track", "effective_number", "neuron_contributions", "neuron_drift", "point_importance",
+           "rank_correlation", "swim_point_density", "switch_rate"]

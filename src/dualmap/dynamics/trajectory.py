@@ -1,0 +1,326 @@
+"""`track`: the forward map over the checkpoints of a training run, and the `Trajectory` it returns."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._io import CorruptFileError, load_archive, save_archive
+from .._progress import progress_bar
+from .._validation import check_data, check_targets
+from ..maps.forward import DEFAULT_METHOD, to_pairs
+from ..maps.pairmap import fingerprint
+from ..metrics import output_r2
+from ..network import MLP
+from ..train import TrainRun
+from .measures import (
+    effective_number,
+    neuron_contributions,
+    neuron_drift,
+    point_importance,
+    rank_correlation,
+    swim_point_density,
+    switch_rate,
+)
+
+__all__ = ["Trajectory", "track"]
+
+
+@dataclass
+class Trajectory:
+    """Forward maps of the checkpoints of one training run, and what they say about the data.
+
+    Stored per checkpoint ``t`` (lists over checkpoints of lists over hidden layers):
+
+    Attributes
+    ----------
+    steps : ndarray of shape (T,), int64
+    pairs, scales : list of list of ndarray
+        The map of every checkpoint (:class:`~dualmap.PairMap` ``pairs``/``scales``).
+    correlations : list of list of ndarray of shape (m_l,)
+        Activation correlation ``ρ_k`` of every neuron with its pair's SWIM neuron.
+    contributions : list of list of ndarray of shape (m_l,)
+        ``u_k`` (:func:`~dualmap.dynamics.measures.neuron_contributions`).
+    drift : ndarray of shape (T-1, L)
+        :func:`~dualmap.dynamics.measures.neuron_drift` between consecutive checkpoints.
+    output_r2 : ndarray of shape (T,)
+        R² of the converted network (readout refit to the trained outputs) against the trained outputs, on ``X``.
+    map_seconds : ndarray of shape (T,)
+    swim_density : ndarray of shape (N,)
+        :func:`~dualmap.dynamics.measures.swim_point_density` on ``X`` and the targets.
+    X, y : the data (``X`` kept in float32, for figures) and its labels/targets, or None.
+    method, params, activations, x_fingerprint, task, config
+        How the maps were made; ``config`` holds the training run's configuration when known.
+
+    The derived arrays (:attr:`importance`, :attr:`switch_rate`, :attr:`quality`, :attr:`concentration`,
+    :attr:`swim_alignment`) are computed from these and saved alongside them.
+    """
+
+    steps: np.ndarray
+    pairs: list
+    scales: list
+    correlations: list
+    contributions: list
+    drift: np.ndarray
+    output_r2: np.ndarray
+    map_seconds: np.ndarray
+    swim_density: np.ndarray
+    X: np.ndarray = field(repr=False)
+    y: np.ndarray | None = field(repr=False, default=None)
+    method: str = DEFAULT_METHOD
+    params: dict = field(default_factory=dict)
+    activations: list = field(default_factory=list)
+    x_fingerprint: str = ""
+    task: str | None = None
+    config: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_checkpoints(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return tuple(len(p) for p in self.pairs[0]) if self.pairs else ()
+
+    @property
+    def n_points(self) -> int:
+        return len(self.X)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def importance(self) -> np.ndarray:
+        """(T, N): :func:`~dualmap.dynamics.measures.point_importance` at every checkpoint."""
+        return np.stack([point_importance(p, u, r, self.n_points)
+                         for p, u, r in zip(self.pairs, self.contributions, self.correlations)])
+
+    @property
+    def switch_rate(self) -> np.ndarray:
+        """(T-1, L): fraction of neurons per layer whose pair changed between consecutive checkpoints."""
+        if self.n_checkpoints < 2:
+            return np.zeros((0, len(self.widths)))
+        return np.stack([switch_rate(a, b) for a, b in zip(self.pairs[:-1], self.pairs[1:])])
+
+    @property
+    def quality(self) -> np.ndarray:
+        """(T, L): median activation correlation of the map per layer."""
+        return np.array([[float(np.median(r)) for r in layers] for layers in self.correlations])
+
+    @property
+    def concentration(self) -> np.ndarray:
+        """(T,): effective number of data points carrying the network (exp of the entropy of importance)."""
+        return np.array([effective_number(row) for row in self.importance])
+
+    @property
+    def swim_alignment(self) -> np.ndarray:
+        """(T,): Spearman correlation between the importance and SWIM's density of pairs on each point."""
+        return np.array([rank_correlation(row, self.swim_density) for row in self.importance])
+
+    def top_points(self, n: int = 10, *, checkpoint: int = -1) -> np.ndarray:
+        """Indices of the ``n`` most important points at a checkpoint, most important first."""
+        row = self.importance[checkpoint]
+        return np.argsort(-row, kind="stable")[:n]
+
+    def summary(self) -> dict:
+        """The headline numbers: switch rate, quality, concentration and alignment at the first and last
+        checkpoints, and the step after which fewer than 5 % of the neurons switch."""
+        switch = self.switch_rate
+        settled = next((int(self.steps[t + 1]) for t in range(len(switch)) if np.all(switch[t:] < 0.05)), None)
+        concentration, alignment = self.concentration, self.swim_alignment
+        return {
+            "method": self.method, "n_checkpoints": self.n_checkpoints, "steps": self.steps.tolist(),
+            "widths": list(self.widths),
+            "switch_rate_first": switch[0].tolist() if len(switch) else [],
+            "switch_rate_last": switch[-1].tolist() if len(switch) else [],
+            "settled_step": settled,
+            "quality_first": self.quality[0].tolist(), "quality_last": self.quality[-1].tolist(),
+            "output_r2_last": float(self.output_r2[-1]),
+            "concentration_first": float(concentration[0]), "concentration_last": float(concentration[-1]),
+            "swim_alignment_first": float(alignment[0]), "swim_alignment_last": float(alignment[-1]),
+            "map_seconds_total": float(self.map_seconds.sum()),
+        }
+
+    def __repr__(self) -> str:
+        return (f"Trajectory(method={self.method!r}, checkpoints={self.n_checkpoints}, widths={self.widths}, "
+                f"points={self.n_points})")
+
+    # ------------------------------------------------------------------ save/load
+    def save(self, path):
+        """Save to a dualmap archive: the per-checkpoint maps and every derived array, with the steps."""
+        arrays = {"steps": np.asarray(self.steps, dtype=np.int64), "drift": self.drift,
+                  "output_r2": self.output_r2, "map_seconds": self.map_seconds,
+                  "swim_density": self.swim_density, "X": self.X}
+        if self.y is not None:
+            arrays["y"] = self.y
+        for t in range(self.n_checkpoints):
+            for layer in range(len(self.widths)):
+                arrays[f"pairs_{t}_{layer}"] = self.pairs[t][layer]
+                arrays[f"scales_{t}_{layer}"] = self.scales[t][layer]
+                arrays[f"correlations_{t}_{layer}"] = self.correlations[t][layer]
+                arrays[f"contributions_{t}_{layer}"] = self.contributions[t][layer]
+        if self.n_checkpoints:
+            arrays.update(importance=self.importance, switch_rate=self.switch_rate, quality=self.quality,
+                          concentration=self.concentration, swim_alignment=self.swim_alignment)
+        meta = {"method": self.method, "params": self.params, "activations": list(self.activations),
+                "x_fingerprint": self.x_fingerprint, "task": self.task, "config": self.config,
+                "n_checkpoints": self.n_checkpoints, "n_layers": len(self.activations)}
+        return save_archive(path, "Trajectory", arrays, meta)
+
+    @classmethod
+    def load(cls, path) -> "Trajectory":
+        """Load a trajectory written by :meth:`save` (no map is recomputed)."""
+        meta, arrays = load_archive(path, "Trajectory")
+        try:
+            T, L = int(meta["n_checkpoints"]), int(meta["n_layers"])
+
+            def per_checkpoint(name):
+                return [[arrays[f"{name}_{t}_{layer}"] for layer in range(L)] for t in range(T)]
+
+            return cls(steps=arrays["steps"], pairs=per_checkpoint("pairs"), scales=per_checkpoint("scales"),
+                       correlations=per_checkpoint("correlations"), contributions=per_checkpoint("contributions"),
+                       drift=arrays["drift"].reshape(-1, L), output_r2=arrays["output_r2"],
+                       map_seconds=arrays["map_seconds"], swim_density=arrays["swim_density"], X=arrays["X"],
+                       y=arrays.get("y"), method=meta["method"], params=meta["params"],
+                       activations=meta["activations"], x_fingerprint=meta["x_fingerprint"], task=meta["task"],
+                       config=meta.get("config", {}))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CorruptFileError(f"{path} is not a valid Trajectory file: {exc}") from exc
+
+
+def _checkpoints_of(run_or_checkpoints):
+    if isinstance(run_or_checkpoints, TrainRun):
+        run = run_or_checkpoints
+        return list(run.checkpoints), run.task, run.classes, dict(run.config)
+    try:
+        checkpoints = [(int(step), network) for step, network in run_or_checkpoints]
+    except (TypeError, ValueError) as exc:
+        raise TypeError("track expects a TrainRun or a sequence of (step, MLP) pairs") from exc
+    for step, network in checkpoints:
+        if not isinstance(network, MLP):
+            raise TypeError(f"checkpoint at step {step} is a {type(network).__name__}, not a dualmap MLP")
+    return checkpoints, None, None, {}
+
+
+def _density_targets(y, task, classes, final: MLP, X):
+    """SWIM's targets: one-hot classes (classification), the targets (regression), or the final outputs."""
+    if y is None:
+        return final.predict(X)
+    y = check_targets(y, len(X), name="y")
+    if task == "classification" or (task is None and y.ndim == 1 and not np.issubdtype(y.dtype, np.floating)):
+        labels = np.unique(y) if classes is None else np.asarray(classes)
+        return (y.reshape(-1, 1) == labels[None, :]).astype(np.float64)
+    return np.asarray(y, dtype=np.float64)
+
+
+def track(run_or_checkpoints, X, *, method: str = DEFAULT_METHOD, y=None, seed: int = 0, path=None,
+          warm_start: bool = True, progress: bool = True, **map_options) -> Trajectory:
+    """Map every checkpoint of a training run to pairs of data points (:func:`~dualmap.to_pairs`).
+
+    Parameters
+    ----------
+    run_or_checkpoints : TrainRun or sequence of (step, MLP)
+        Checkpoints in increasing step order, all with the same architecture.
+    X : ndarray of shape (N, d)
+        The data the pairs index (usually the training inputs).
+    method : str
+        Forward-map method (default: the package default).
+    y : array-like of shape (N,) or (N, k), optional
+        Labels or targets of ``X``, for SWIM's own density (swim alignment) and for the figures. Without
+        them, SWIM's density uses the final network's outputs.
+    seed : int
+        Seeds every map and the density estimate.
+    path : str or Path, optional
+        Save the trajectory here after every checkpoint (atomically). If the file exists and holds the same
+        run (same steps so far, data, method and parameters), the checkpoints already mapped are kept and
+        tracking resumes after them.
+    warm_start : bool, default=True
+        Give every checkpoint's map the previous checkpoint's pairs as candidates.
+    progress : bool
+        Progress bar over the checkpoints.
+    **map_options
+        Passed to :func:`~dualmap.to_pairs` (e.g. ``n_eval``, ``n_list``).
+
+    Returns
+    -------
+    Trajectory
+    """
+    checkpoints, task, classes, config = _checkpoints_of(run_or_checkpoints)
+    if not checkpoints:
+        raise ValueError("no checkpoints to track")
+    steps = np.array([step for step, _ in checkpoints], dtype=np.int64)
+    if np.any(np.diff(steps) <= 0):
+        raise ValueError(f"checkpoint steps must increase strictly; got {steps.tolist()}")
+    first = checkpoints[0][1]
+    for step, network in checkpoints:
+        shapes = [w.shape for w in network.weights]
+        if shapes != [w.shape for w in first.weights] or list(network.activations) != list(first.activations):
+            raise ValueError(f"checkpoint at step {step} has another architecture than the first checkpoint")
+    X = check_data(X, min_samples=2, n_features=first.input_dim)
+    y_kept = None if y is None else np.asarray(y)
+    params = dict(map_options, seed=seed, warm_start=warm_start)
+    x_fingerprint = fingerprint(X)
+    density = swim_point_density(X, _density_targets(y, task, classes, checkpoints[-1][1], X), seed=seed)
+
+    trajectory = Trajectory(steps=steps[:0], pairs=[], scales=[], correlations=[], contributions=[],
+                            drift=np.zeros((0, first.n_hidden_layers)), output_r2=np.zeros(0),
+                            map_seconds=np.zeros(0), swim_density=density, X=X.astype(np.float32), y=y_kept,
+                            method=method, params=params, activations=list(first.activations[:-1]),
+                            x_fingerprint=x_fingerprint, task=task, config=config)
+    if path is not None and Path(path).exists():
+        trajectory = _resume(path, trajectory, steps)
+
+    done = trajectory.n_checkpoints
+    bar = progress_bar(total=len(checkpoints), initial=done, desc=f"track ({method})", disable=not progress,
+                       unit="checkpoint")
+    with bar:
+        for t in range(done, len(checkpoints)):
+            step, network = checkpoints[t]
+            warm = trajectory.pairs[-1] if (warm_start and trajectory.pairs) else None
+            started = time.perf_counter()
+            pair_map = to_pairs(network, X, method=method, seed=seed, warm_pairs=warm, progress=False, **map_options)
+            seconds = time.perf_counter() - started
+            teacher = network.predict(X)
+            converted = pair_map.to_mlp(X, teacher)
+            drift = neuron_drift(checkpoints[t - 1][1], network) if t > 0 else None
+            trajectory.steps = np.append(trajectory.steps, step)
+            trajectory.pairs.append(pair_map.pairs)
+            trajectory.scales.append(pair_map.scales)
+            trajectory.correlations.append([s["activation_correlation"] for s in pair_map.scores])
+            trajectory.contributions.append(neuron_contributions(network, X))
+            if drift is not None:
+                trajectory.drift = np.vstack([trajectory.drift, drift[None, :]])
+            trajectory.output_r2 = np.append(trajectory.output_r2, _safe_r2(converted.predict(X), teacher))
+            trajectory.map_seconds = np.append(trajectory.map_seconds, seconds)
+            if path is not None:
+                trajectory.save(path)
+            bar.update(1)
+    return trajectory
+
+
+def _safe_r2(outputs, reference) -> float:
+    try:
+        return output_r2(outputs, reference)
+    except ValueError:      # constant trained outputs (e.g. a dead network at initialisation)
+        return float("nan")
+
+
+def _resume(path, fresh: Trajectory, steps: np.ndarray) -> Trajectory:
+    """The saved trajectory at ``path`` if it is a prefix of this run; otherwise a clear error."""
+    saved = Trajectory.load(path)
+    mismatches = []
+    if saved.x_fingerprint != fresh.x_fingerprint:
+        mismatches.append("the data X")
+    if saved.method != fresh.method or saved.params != fresh.params:
+        mismatches.append(f"the method/parameters ({saved.method} {saved.params})")
+    if saved.n_checkpoints > len(steps) or not np.array_equal(saved.steps, steps[:saved.n_checkpoints]):
+        mismatches.append(f"the checkpoint steps ({saved.steps.tolist()})")
+    if list(saved.activations) != list(fresh.activations):
+        mismatches.append(f"the architecture (activations {saved.activations})")
+    if mismatches:
+        raise ValueError(f"{path} holds another trajectory (it differs in {', '.join(mismatches)}); "
+                         f"remove it or choose another path")
+    saved.swim_density, saved.y, saved.task, saved.config = fresh.swim_density, fresh.y, fresh.task, fresh.config
+    return saved
