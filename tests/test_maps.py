@@ -131,3 +131,18 @@ def test_bad_input(small_digits):
         dm.to_pairs(identity_net, X)
     with pytest.raises(TypeError, match="dualmap MLP"):
         dm.to_pairs(nn.Sequential(nn.Linear(64, 3)), X)
+
+
+def test_candidate_activations_from_the_gram_matrix_equal_the_direct_ones(small_digits):
+    from dualmap.maps._scores import candidate_activations, eval_gram
+
+    Z = torch.from_numpy(small_digits.X_train)
+    rows = torch.arange(0, len(Z), 3)
+    candidates = torch.randint(0, len(Z), (7, 5, 2), generator=torch.Generator().manual_seed(0))
+    gram = eval_gram(Z, rows, n_candidate_evaluations=len(Z))
+    assert gram is not None
+    for activation in ("relu", "tanh"):
+        direct = candidate_activations(Z, Z[rows], candidates, activation)
+        assert_allclose(candidate_activations(Z, Z[rows], candidates, activation, gram), direct, atol=1e-10)
+    assert eval_gram(Z, rows, n_candidate_evaluations=len(Z) - 1) is None     # too few candidates to pay off
+    assert eval_gram(Z[:, :8], rows, n_candidate_evaluations=10**6) is None  # low dimension: direct is cheaper

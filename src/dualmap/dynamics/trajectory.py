@@ -12,7 +12,7 @@ from .._io import CorruptFileError, load_archive, save_archive
 from .._progress import progress_bar
 from .._validation import check_data, check_targets
 from ..maps.forward import DEFAULT_METHOD, to_pairs
-from ..maps.pairmap import fingerprint
+from ..maps.pairmap import PairMap, fingerprint
 from ..metrics import output_r2
 from ..network import MLP
 from ..train import TrainRun
@@ -42,6 +42,8 @@ class Trajectory:
         The map of every checkpoint (:class:`~dualmap.PairMap` ``pairs``/``scales``).
     correlations : list of list of ndarray of shape (m_l,)
         Activation correlation ``ρ_k`` of every neuron with its pair's SWIM neuron.
+    match_scores : list of list of ndarray of shape (m_l,)
+        The map method's own score of every chosen pair (for warm starts).
     contributions : list of list of ndarray of shape (m_l,)
         ``u_k`` (:func:`~dualmap.dynamics.measures.neuron_contributions`).
     drift : ndarray of shape (T-1, L)
@@ -63,6 +65,7 @@ class Trajectory:
     pairs: list
     scales: list
     correlations: list
+    match_scores: list
     contributions: list
     drift: np.ndarray
     output_r2: np.ndarray
@@ -119,6 +122,12 @@ class Trajectory:
         """(T,): Spearman correlation between the importance and SWIM's density of pairs on each point."""
         return np.array([rank_correlation(row, self.swim_density) for row in self.importance])
 
+    def previous_map(self) -> PairMap:
+        """The last checkpoint's map as a :class:`~dualmap.PairMap` (pairs, scales, match scores): a warm start."""
+        return PairMap(pairs=self.pairs[-1], scales=self.scales[-1],
+                       scores=[{"match_score": m} for m in self.match_scores[-1]], activations=self.activations,
+                       method=self.method, params={}, x_fingerprint=self.x_fingerprint)
+
     def top_points(self, n: int = 10, *, checkpoint: int = -1) -> np.ndarray:
         """Indices of the ``n`` most important points at a checkpoint, most important first."""
         row = self.importance[checkpoint]
@@ -160,6 +169,7 @@ class Trajectory:
                 arrays[f"pairs_{t}_{layer}"] = self.pairs[t][layer]
                 arrays[f"scales_{t}_{layer}"] = self.scales[t][layer]
                 arrays[f"correlations_{t}_{layer}"] = self.correlations[t][layer]
+                arrays[f"match_scores_{t}_{layer}"] = self.match_scores[t][layer]
                 arrays[f"contributions_{t}_{layer}"] = self.contributions[t][layer]
         if self.n_checkpoints:
             arrays.update(importance=self.importance, switch_rate=self.switch_rate, quality=self.quality,
@@ -180,7 +190,8 @@ class Trajectory:
                 return [[arrays[f"{name}_{t}_{layer}"] for layer in range(L)] for t in range(T)]
 
             return cls(steps=arrays["steps"], pairs=per_checkpoint("pairs"), scales=per_checkpoint("scales"),
-                       correlations=per_checkpoint("correlations"), contributions=per_checkpoint("contributions"),
+                       correlations=per_checkpoint("correlations"), match_scores=per_checkpoint("match_scores"),
+                       contributions=per_checkpoint("contributions"),
                        drift=arrays["drift"].reshape(-1, L), output_r2=arrays["output_r2"],
                        map_seconds=arrays["map_seconds"], swim_density=arrays["swim_density"], X=arrays["X"],
                        y=arrays.get("y"), method=meta["method"], params=meta["params"],
@@ -264,7 +275,7 @@ def track(run_or_checkpoints, X, *, method: str = DEFAULT_METHOD, y=None, seed: 
     x_fingerprint = fingerprint(X)
     density = swim_point_density(X, _density_targets(y, task, classes, checkpoints[-1][1], X), seed=seed)
 
-    trajectory = Trajectory(steps=steps[:0], pairs=[], scales=[], correlations=[], contributions=[],
+    trajectory = Trajectory(steps=steps[:0], pairs=[], scales=[], correlations=[], match_scores=[], contributions=[],
                             drift=np.zeros((0, first.n_hidden_layers)), output_r2=np.zeros(0),
                             map_seconds=np.zeros(0), swim_density=density, X=X.astype(np.float32), y=y_kept,
                             method=method, params=params, activations=list(first.activations[:-1]),
@@ -278,9 +289,11 @@ def track(run_or_checkpoints, X, *, method: str = DEFAULT_METHOD, y=None, seed: 
     with bar:
         for t in range(done, len(checkpoints)):
             step, network = checkpoints[t]
-            warm = trajectory.pairs[-1] if (warm_start and trajectory.pairs) else None
+            warm = {}
+            if warm_start and trajectory.pairs:
+                warm = dict(warm_pairs=trajectory.previous_map(), warm_network=checkpoints[t - 1][1])
             started = time.perf_counter()
-            pair_map = to_pairs(network, X, method=method, seed=seed, warm_pairs=warm, progress=False, **map_options)
+            pair_map = to_pairs(network, X, method=method, seed=seed, progress=False, **warm, **map_options)
             seconds = time.perf_counter() - started
             teacher = network.predict(X)
             converted = pair_map.to_mlp(X, teacher)
@@ -289,6 +302,7 @@ def track(run_or_checkpoints, X, *, method: str = DEFAULT_METHOD, y=None, seed: 
             trajectory.pairs.append(pair_map.pairs)
             trajectory.scales.append(pair_map.scales)
             trajectory.correlations.append([s["activation_correlation"] for s in pair_map.scores])
+            trajectory.match_scores.append([s["match_score"] for s in pair_map.scores])
             trajectory.contributions.append(neuron_contributions(network, X))
             if drift is not None:
                 trajectory.drift = np.vstack([trajectory.drift, drift[None, :]])

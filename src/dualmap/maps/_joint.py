@@ -42,7 +42,8 @@ def ridge_rss(features: torch.Tensor, target: torch.Tensor, ridge: float) -> flo
 
 
 def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.Tensor | None = None,
-                 ridge: float = 1e-6, sweeps: int = 3, tolerance: float = 1e-9) -> torch.Tensor:
+                 fixed: torch.Tensor | None = None, ridge: float = 1e-6, sweeps: int = 3,
+                 tolerance: float = 1e-9) -> torch.Tensor:
     """Coordinate descent over short lists of candidate features (module docstring).
 
     Parameters
@@ -52,6 +53,9 @@ def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.
     target : torch.Tensor of shape (n_eval, m)
     locked : torch.Tensor of shape (width,), bool, optional
         Neurons that keep candidate 0 (e.g. those it reproduces exactly).
+    fixed : torch.Tensor of shape (n_fixed, n_eval), optional
+        Further columns of ``F`` that take part in the regression but are not chosen here (neurons of
+        the same layer whose pair is settled).
     ridge : float
         λ relative to the mean squared norm of the starting (centred) features.
     sweeps : int
@@ -69,13 +73,16 @@ def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.
     width = features.shape[0]
     device = features.device
     choice = torch.zeros(width, dtype=torch.int64, device=device)
-    F = features[:, 0, :].T.contiguous()                                 # (n_eval, width), current columns
-    lam = ridge * float((F * F).sum() / width)
+    columns = features[:, 0, :]
+    if fixed is not None and len(fixed):
+        columns = torch.cat([columns, fixed - fixed.mean(dim=-1, keepdim=True)])
+    F = columns.T.contiguous()                                           # (n_eval, width + n_fixed)
+    lam = ridge * float((F * F).sum() / F.shape[1])
     candidate_norm_sq = (features * features).sum(dim=-1)                # (width, n_list)
     target_cross = features @ target                                     # (width, n_list, m): Yᵀf
-    T = target_cross[:, 0, :].clone()                                    # (width, m): FᵀY
+    T = F.T @ target                                                     # (width + n_fixed, m): FᵀY
     threshold = tolerance * float((target * target).sum())
-    eye = torch.eye(width, dtype=F.dtype, device=device)
+    eye = torch.eye(F.shape[1], dtype=F.dtype, device=device)
     free = torch.ones(width, dtype=torch.bool) if locked is None else ~locked.cpu()
     for _ in range(sweeps):
         M = torch.linalg.inv(F.T @ F + lam * eye)

@@ -10,7 +10,8 @@ import torch
 from ..network import activation_function
 from ..swim.construction import swim_constants
 
-__all__ = ["geometric_error", "candidate_activations", "candidate_similarity", "neuron_scores", "column_cosine", "pair_distance_squared"]
+__all__ = ["geometric_error", "eval_gram", "candidate_activations", "candidate_similarity", "neuron_scores",
+           "column_cosine", "pair_distance_squared"]
 
 
 def pair_distance_squared(Z: torch.Tensor, first: torch.Tensor, second: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
@@ -69,18 +70,36 @@ def column_cosine(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     return torch.where(norms > 0, dot / norms.clamp_min(torch.finfo(A.dtype).tiny), 0.0)
 
 
+def eval_gram(Z: torch.Tensor, eval_rows: torch.Tensor, n_candidate_evaluations: int, *,
+              max_bytes: int = 1 << 30) -> torch.Tensor | None:
+    """``G = Z Z_evalᵀ`` (n, n_eval) when it makes candidate activations cheaper, else None.
+
+    With ``G``, a candidate's activations cost O(n_eval) instead of O(n_eval · d)
+    (:func:`candidate_activations`); computing ``G`` costs O(n · n_eval · d). Worth it when the layer
+    will evaluate more candidates than there are points, the dimension is not tiny, and ``G`` fits in
+    ``max_bytes``.
+    """
+    n, d = Z.shape
+    if d < 16 or n_candidate_evaluations < n or n * len(eval_rows) * Z.element_size() > max_bytes:
+        return None
+    return Z @ Z[eval_rows].T
+
+
 def candidate_activations(Z: torch.Tensor, Z_eval: torch.Tensor, candidates: torch.Tensor,
-                          activation: str) -> torch.Tensor:
+                          activation: str, gram: torch.Tensor | None = None) -> torch.Tensor:
     """Activations of the SWIM neurons of candidate pairs at evaluation points.
 
     For pair ``(i, j)`` the pre-activation at ``z_s`` is :math:`s_1 \\langle \\Delta, z_s - z_i\\rangle /
     \\lVert\\Delta\\rVert^2 - s_2` with :math:`\\Delta = z_j - z_i` (:func:`~dualmap.swim.swim_neurons`).
+    With ``gram`` (:func:`eval_gram`), :math:`\\langle \\Delta, z_s\\rangle = G_{js} - G_{is}` is read off it.
 
     Parameters
     ----------
     Z : torch.Tensor of shape (n, d)
     Z_eval : torch.Tensor of shape (n_eval, d)
     candidates : torch.Tensor of shape (..., 2), int64 rows of ``Z``
+    gram : torch.Tensor of shape (n, n_eval), optional
+        ``Z @ Z_eval.T``.
 
     Returns
     -------
@@ -90,12 +109,14 @@ def candidate_activations(Z: torch.Tensor, Z_eval: torch.Tensor, candidates: tor
     z1, z2 = Z[candidates[..., 0]], Z[candidates[..., 1]]
     delta = z2 - z1
     delta_sq = (delta * delta).sum(dim=-1).clamp_min(torch.finfo(Z.dtype).tiny)
-    pre = s1 * (delta @ Z_eval.T - (delta * z1).sum(dim=-1, keepdim=True)) / delta_sq[..., None] - s2
+    projection = delta @ Z_eval.T if gram is None else gram[candidates[..., 1]] - gram[candidates[..., 0]]
+    pre = s1 * (projection - (delta * z1).sum(dim=-1, keepdim=True)) / delta_sq[..., None] - s2
     return activation_function(activation)(pre)
 
 
 def candidate_similarity(Z: torch.Tensor, eval_rows: torch.Tensor, trained_activation: torch.Tensor,
-                         candidates: torch.Tensor, activation: str, *, chunk_neurons: int = 32) -> torch.Tensor:
+                         candidates: torch.Tensor, activation: str, *, gram: torch.Tensor | None = None,
+                         chunk_neurons: int = 32) -> torch.Tensor:
     """Cosine between each trained neuron's activations and those of its candidate SWIM neurons
     (:func:`candidate_activations`) on the evaluation points — scale-free for ReLU.
 
@@ -106,6 +127,8 @@ def candidate_similarity(Z: torch.Tensor, eval_rows: torch.Tensor, trained_activ
         Rows of ``Z`` on which activations are compared.
     trained_activation : torch.Tensor of shape (n_eval, width)
     candidates : torch.Tensor of shape (width, n_candidates, 2)
+    gram : torch.Tensor of shape (n, n_eval), optional
+        :func:`eval_gram` of ``Z`` and ``eval_rows``.
 
     Returns
     -------
@@ -116,7 +139,7 @@ def candidate_similarity(Z: torch.Tensor, eval_rows: torch.Tensor, trained_activ
     out = torch.empty((width, n_candidates), dtype=Z.dtype, device=Z.device)
     tiny = torch.finfo(Z.dtype).tiny
     for start in range(0, width, chunk_neurons):
-        act = candidate_activations(Z, Z_eval, candidates[start:start + chunk_neurons], activation)   # (c, P, S)
+        act = candidate_activations(Z, Z_eval, candidates[start:start + chunk_neurons], activation, gram)  # (c, P, S)
         target = trained_activation[:, start:start + chunk_neurons].T[:, None, :]                      # (c, 1, S)
         dot = (act * target).sum(dim=-1)
         norms = torch.linalg.vector_norm(act, dim=-1) * torch.linalg.vector_norm(target, dim=-1)

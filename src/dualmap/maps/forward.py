@@ -31,6 +31,7 @@ Methods (``method=``):
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -44,7 +45,8 @@ from ..network import MLP, activation_function
 from ..swim.construction import swim_constants, swim_neurons
 from ..swim.readout import fit_ridge
 from ._joint import joint_select
-from ._scores import candidate_activations, candidate_similarity, geometric_error, neuron_scores, pair_distance_squared
+from ._scores import (candidate_activations, candidate_similarity, column_cosine, eval_gram, geometric_error,
+                      neuron_scores, pair_distance_squared)
 from ._search import best_direction_partners, level_set_anchors, nearest_points, thesis_candidates
 from .pairmap import PairMap, fingerprint
 
@@ -71,7 +73,8 @@ def _check_network(mlp) -> list[str]:
 def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n_partners: int = 8,
              n_eval: int = 2048, ratio: float = 0.04, max_candidates: int = 64, seed: int = 0,
              refine_rounds: int = 4, n_neighbors: int = 16, n_list: int = 32, device="auto", dtype="float32",
-             progress: bool = True, warm_pairs=None, warm_margin: float = 1e-3) -> PairMap:
+             progress: bool = True, warm_pairs=None, warm_margin: float = 1e-3, warm_network: MLP | None = None,
+             settle_angle: float = 0.01) -> PairMap:
     """Map every hidden neuron of ``mlp`` to the ordered pair of rows of ``X`` whose SWIM neuron reproduces it.
 
     Parameters
@@ -98,8 +101,13 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
     device, dtype : where and in which precision the search runs; scores are reported in float64.
     progress : bool
         Progress bar over layers.
-    warm_pairs : list of ndarray, optional
-        Pairs of a previous map (e.g. an earlier checkpoint) added to every neuron's candidates.
+    warm_pairs : PairMap or list of ndarray, optional
+        A previous map (e.g. of an earlier checkpoint), or its pairs: added to every neuron's candidates.
+    warm_network : MLP, optional
+        The network ``warm_pairs`` (a PairMap) was computed for. A neuron is then *settled*, and keeps its
+        warm pair without any search, when its trained activations on the evaluation points turned by at
+        most ``settle_angle`` radians and its warm pair's activation cosine fell by at most ``warm_margin``
+        (no candidate's cosine can then have moved by more than the angle turned).
     warm_margin : float, default=1e-3
         With ``warm_pairs``: a neuron leaves its warm pair only for a pair whose activation cosine is higher
         by more than ``warm_margin`` (``"joint"``: that also lowers the reconstruction residual by more than
@@ -128,8 +136,15 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
             raise ValueError(f"{name} must be a positive int; got {value!r}")
     if not isinstance(refine_rounds, (int, np.integer)) or refine_rounds < 0:
         raise ValueError(f"refine_rounds must be an int >= 0; got {refine_rounds!r}")
+    warm_match = None
+    if isinstance(warm_pairs, PairMap):
+        warm_match = [layer_scores.get("match_score") for layer_scores in warm_pairs.scores]
+        warm_pairs = warm_pairs.pairs
     if warm_pairs is not None and [len(p) for p in warm_pairs] != list(mlp.hidden_widths):
         raise ValueError(f"warm_pairs must have one (width, 2) array per hidden layer {mlp.hidden_widths}")
+    if warm_network is not None and (warm_match is None or [w.shape for w in warm_network.weights]
+                                     != [w.shape for w in mlp.weights]):
+        raise ValueError("warm_network needs warm_pairs to be the PairMap of that network, with the same architecture")
 
     torch_device, search_dtype = resolve_device(device), resolve_dtype(dtype)
     rng = np.random.default_rng(seed)
@@ -138,8 +153,8 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
     # Everything that decides between candidates runs in float64; ``dtype`` sets the precision of the
     # candidate search only (the O(n·d·width·n_anchors) products), which float32 halves.
     X_t = as_tensor(X, device=torch_device, dtype=torch.float64)
-    trained_in, converted_in = X_t, X_t
-    pairs_out, scales_out, scores_out = [], [], []
+    trained_in, converted_in, previous_in = X_t, X_t, X_t
+    pairs_out, scales_out, scores_out, n_settled = [], [], [], []
     with torch.no_grad():
         for layer in progress_bar(range(mlp.n_hidden_layers), desc=f"map ({method})", disable=not progress,
                                   unit="layer"):
@@ -161,10 +176,34 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
                 next_bias = as_tensor(mlp.biases[layer + 1], device=torch_device, dtype=torch.float64)
                 joint_target = torch.addmm(next_bias, trained_activation[eval_rows], next_weight.T)
             warm = None if warm_pairs is None else torch.as_tensor(np.asarray(warm_pairs[layer]), device=torch_device)
-            pairs, match = _match_layer(method, Z, Z.to(search_dtype), pre, eff_weight, eff_bias, activation,
-                                        trained_activation, eval_rows, n_anchors, n_partners, ratio,
-                                        max_candidates, warm, refine_rounds, n_neighbors, n_list, joint_target,
-                                        warm_margin)
+            settled = torch.zeros(len(weight), dtype=torch.bool, device=torch_device)
+            if warm_network is not None and method != "thesis":
+                previous = sigma(torch.addmm(as_tensor(warm_network.biases[layer], device=torch_device,
+                                                       dtype=torch.float64), previous_in,
+                                             as_tensor(warm_network.weights[layer], device=torch_device,
+                                                       dtype=torch.float64).T))
+                turned = column_cosine(trained_activation[eval_rows], previous[eval_rows])
+                warm_similarity = candidate_similarity(Z, eval_rows, trained_activation[eval_rows], warm[:, None, :],
+                                                       activation)[:, 0]
+                previous_match = as_tensor(warm_match[layer], device=torch_device, dtype=torch.float64)
+                settled = (turned >= math.cos(settle_angle)) & (warm_similarity >= previous_match - warm_margin)
+                previous_in = previous
+            pairs, match = (warm.clone(), warm_similarity.clone()) if bool(settled.any()) else (None, None)
+            free = torch.nonzero(~settled).flatten()
+            if len(free):
+                fixed = None
+                if method == "joint" and bool(settled.any()):
+                    fixed = candidate_activations(Z, Z[eval_rows], warm[settled][:, None, :], activation)[:, 0, :]
+                found, found_match = _match_layer(
+                    method, Z, Z.to(search_dtype), pre[:, free], eff_weight[free], eff_bias[free], activation,
+                    trained_activation[:, free], eval_rows, n_anchors, n_partners, ratio, max_candidates,
+                    None if warm is None else warm[free], refine_rounds, n_neighbors, n_list, joint_target,
+                    warm_margin, fixed)
+                if pairs is None:
+                    pairs, match = found, found_match
+                else:
+                    pairs[free], match[free] = found, found_match.to(match.dtype)
+            n_settled.append(int(settled.sum()))
             conv_weight, conv_bias = swim_neurons(Z[pairs[:, 0]], Z[pairs[:, 1]], activation)
             converted_out = sigma(torch.addmm(conv_bias, Z, conv_weight.T))
             radius = float(((Z - Z.mean(dim=0)) ** 2).sum(dim=1).mean().sqrt())
@@ -185,6 +224,8 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
                   n_neighbors=n_neighbors, n_list=n_list, seed=seed, dtype=str(dtype), warm_start=warm_pairs is not None)
     if warm_pairs is not None:
         params["warm_margin"] = warm_margin
+    if warm_network is not None:
+        params.update(settle_angle=settle_angle, settled=n_settled)
     if method == "thesis":
         params = dict(ratio=ratio, max_candidates=max_candidates)
     return PairMap(pairs=pairs_out, scales=scales_out, scores=scores_out, activations=list(hidden), method=method,
@@ -219,7 +260,7 @@ def candidate_pairs(Z: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, ac
 
 def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_activation, eval_rows, n_anchors,
                  n_partners, ratio, max_candidates, warm, refine_rounds=0, n_neighbors=16, n_list=16,
-                 joint_target=None, warm_margin=0.0):
+                 joint_target=None, warm_margin=0.0, fixed=None):
     """Choose one pair per neuron; return ``(pairs (width, 2), match score (width,))``.
 
     ``Z_search`` (possibly float32) is used to find candidates, ``Z`` (float64) to choose among them.
@@ -239,7 +280,9 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
         best = error.argmin(dim=1)
         rows = torch.arange(len(candidates), device=Z.device)
         return candidates[rows, best], -error[rows, best]
-    similarity = candidate_similarity(Z, eval_rows, trained_activation[eval_rows], candidates, activation)
+    expected = candidates.shape[1] + 2 * n_neighbors * refine_rounds + (n_list + 2 if method == "joint" else 0)
+    gram = eval_gram(Z, eval_rows, len(candidates) * expected)
+    similarity = candidate_similarity(Z, eval_rows, trained_activation[eval_rows], candidates, activation, gram=gram)
     similarity = torch.where(coincident, -torch.inf, similarity)
     rows = torch.arange(len(candidates), device=Z.device)
     if method == "assignment":
@@ -255,7 +298,7 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
         match = torch.where(keep, similarity[:, -1], match)
     if refine_rounds:
         pairs, match = _refine(Z, Z_search, pairs, match, trained_activation[eval_rows], eval_rows, activation,
-                               refine_rounds, n_neighbors, margin)
+                               refine_rounds, n_neighbors, margin, gram)
     if method == "function":
         return pairs, match
     # joint: the refined pair and the n_list next best-matching candidates of every neuron
@@ -265,15 +308,16 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
     if warm is not None:   # the previous choice stays available (the descent starts from the kept/refined pair)
         short = torch.cat([short[:, :1], warm[:, None, :], short[:, 1:]], dim=1)
         short_similarity = torch.cat([short_similarity[:, :1], similarity[:, -1:], short_similarity[:, 1:]], dim=1)
-    features = candidate_activations(Z, Z[eval_rows], short, activation)                  # (width, 1 + n_list, S)
+    features = candidate_activations(Z, Z[eval_rows], short, activation, gram)            # (width, 1 + n_list, S)
     features = torch.where(torch.isfinite(short_similarity)[..., None], features, 0.0)
-    tolerance = 1e-9 if warm is None else margin / len(pairs)
+    tolerance = 1e-9 if warm is None else margin / (len(pairs) + (0 if fixed is None else len(fixed)))
     exact = short_similarity[:, 0] >= 1.0 - 1e-9                                           # exact matches stay
-    choice = joint_select(features, joint_target, locked=exact, tolerance=tolerance)
+    choice = joint_select(features, joint_target, locked=exact, fixed=fixed, tolerance=tolerance)
     return short[rows, choice], short_similarity[rows, choice]
 
 
-def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, rounds, n_neighbors, margin=0.0):
+def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, rounds, n_neighbors, margin=0.0,
+            gram=None):
     """Local search in pair space: replace either point of each neuron's pair by one of its ``n_neighbors``
     nearest data points when that raises the activation similarity by more than ``margin``; ``rounds``
     sweeps, all neurons at once."""
@@ -290,7 +334,7 @@ def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, roun
         moved_second = torch.stack([first[:, None].expand(-1, n_neighbors), neighbors[second]], dim=-1)
         candidates = torch.cat([moved_first, moved_second], dim=1)                             # (width, 2k, 2)
         coincident = pair_distance_squared(Z, candidates[..., 0], candidates[..., 1]) == 0
-        similarity = candidate_similarity(Z, eval_rows, trained_eval, candidates, activation)
+        similarity = candidate_similarity(Z, eval_rows, trained_eval, candidates, activation, gram=gram)
         similarity = torch.where(coincident, -torch.inf, similarity)
         best = similarity.argmax(dim=1)
         improved = similarity[rows, best] > match + margin
