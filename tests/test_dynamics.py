@@ -187,3 +187,36 @@ def test_track_rejects_bad_input(points, tmp_path):
     bad.write_bytes(b"not a zip file")
     with pytest.raises(dm.CorruptFileError):
         dm.Trajectory.load(bad)
+
+
+def test_saved_trajectory_renders_every_figure_without_mapping(points, tmp_path, monkeypatch):
+    from PIL import Image
+
+    import dualmap.dynamics.trajectory as module
+    from dualmap.report import trajectory_figures
+
+    checkpoints, _ = planted_trajectory(points, (12,), "relu", [{}, {0: [0]}, {0: [1, 2]}])
+    dm.track(checkpoints, points, y=(points[:, 0] > 0).astype(int), path=tmp_path / "t.npz", progress=False)
+
+    def no_maps(*args, **kwargs):
+        raise AssertionError("a figure must not recompute a map")
+
+    monkeypatch.setattr(module, "to_pairs", no_maps)
+    paths = trajectory_figures(dm.Trajectory.load(tmp_path / "t.npz"), tmp_path / "figures")
+    names = sorted(p.name for p in paths)
+    assert names == ["importance_heatmap.png", "pairs_2d.gif", "pairs_2d.png", "trajectory_curves.png"]
+    for path in paths:
+        with Image.open(path) as image:
+            assert image.size[0] > 100 and image.size[1] > 100
+    with Image.open(tmp_path / "figures" / "pairs_2d.gif") as gif:
+        assert gif.n_frames == 3
+
+
+def test_image_data_gets_a_grid_of_top_images(tmp_path):
+    from dualmap.report import trajectory_figures
+
+    ds = dm.load_dataset("digits", n_train=200)
+    run = dm.train([8], ds.X_train, ds.y_train, epochs=1, checkpoints=3, seed=0, progress=False)
+    trajectory = dm.track(run, ds.X_train, y=ds.y_train, progress=False)
+    paths = trajectory_figures(trajectory, tmp_path)
+    assert sorted(p.name for p in paths) == ["importance_heatmap.png", "top_images.png", "trajectory_curves.png"]
