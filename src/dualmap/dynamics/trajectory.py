@@ -26,7 +26,7 @@ from .measures import (
     switch_rate,
 )
 
-__all__ = ["Trajectory", "track"]
+__all__ = ["Trajectory", "track", "TRACK_METHOD"]
 
 
 @dataclass
@@ -226,7 +226,13 @@ def _density_targets(y, task, classes, final: MLP, X):
     return np.asarray(y, dtype=np.float64)
 
 
-def track(run_or_checkpoints, X, *, method: str = DEFAULT_METHOD, y=None, seed: int = 0, path=None,
+#: Tracking's default forward map: ``"function"`` chooses each neuron's pair from that neuron alone, so a
+#: pair changes when its neuron changes. ``"joint"`` couples the neurons of a layer (a choice depends on
+#: all the others), and its pairs flip in blocks between near-equivalent combinations (BENCHMARKS.md).
+TRACK_METHOD = "function"
+
+
+def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, y=None, seed: int = 0, path=None,
           warm_start: bool = True, progress: bool = True, **map_options) -> Trajectory:
     """Map every checkpoint of a training run to pairs of data points (:func:`~dualmap.to_pairs`).
 
@@ -236,8 +242,8 @@ def track(run_or_checkpoints, X, *, method: str = DEFAULT_METHOD, y=None, seed: 
         Checkpoints in increasing step order, all with the same architecture.
     X : ndarray of shape (N, d)
         The data the pairs index (usually the training inputs).
-    method : str
-        Forward-map method (default: the package default).
+    method : str, default="function"
+        Forward-map method (:data:`TRACK_METHOD` says why not the single-map default ``"joint"``).
     y : array-like of shape (N,) or (N, k), optional
         Labels or targets of ``X``, for SWIM's own density (swim alignment) and for the figures. Without
         them, SWIM's density uses the final network's outputs.
@@ -283,6 +289,7 @@ def track(run_or_checkpoints, X, *, method: str = DEFAULT_METHOD, y=None, seed: 
     if path is not None and Path(path).exists():
         trajectory = _resume(path, trajectory, steps)
 
+    cache: dict = {}                     # the first layer's Gram matrix and neighbours, shared by every map
     done = trajectory.n_checkpoints
     bar = progress_bar(total=len(checkpoints), initial=done, desc=f"track ({method})", disable=not progress,
                        unit="checkpoint")
@@ -293,7 +300,8 @@ def track(run_or_checkpoints, X, *, method: str = DEFAULT_METHOD, y=None, seed: 
             if warm_start and trajectory.pairs:
                 warm = dict(warm_pairs=trajectory.previous_map(), warm_network=checkpoints[t - 1][1])
             started = time.perf_counter()
-            pair_map = to_pairs(network, X, method=method, seed=seed, progress=False, **warm, **map_options)
+            pair_map = to_pairs(network, X, method=method, seed=seed, progress=False, cache=cache, **warm,
+                                **map_options)
             seconds = time.perf_counter() - started
             teacher = network.predict(X)
             converted = pair_map.to_mlp(X, teacher)

@@ -74,7 +74,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
              n_eval: int = 2048, ratio: float = 0.04, max_candidates: int = 64, seed: int = 0,
              refine_rounds: int = 4, n_neighbors: int = 16, n_list: int = 32, device="auto", dtype="float32",
              progress: bool = True, warm_pairs=None, warm_margin: float = 1e-3, warm_network: MLP | None = None,
-             settle_angle: float = 0.01) -> PairMap:
+             settle_angle: float = 0.01, cache: dict | None = None) -> PairMap:
     """Map every hidden neuron of ``mlp`` to the ordered pair of rows of ``X`` whose SWIM neuron reproduces it.
 
     Parameters
@@ -107,7 +107,12 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
         The network ``warm_pairs`` (a PairMap) was computed for. A neuron is then *settled*, and keeps its
         warm pair without any search, when its trained activations on the evaluation points turned by at
         most ``settle_angle`` radians and its warm pair's activation cosine fell by at most ``warm_margin``
-        (no candidate's cosine can then have moved by more than the angle turned).
+        (no candidate's cosine can then have moved by more than the angle turned). The other neurons first
+        search locally around their warm pair (``refine_rounds`` sweeps) and keep the result if its cosine is
+        within ``warm_margin`` of their previous match; only the rest go through the full search.
+    cache : dict, optional
+        Computations on ``X`` that repeated calls with the same ``X``, ``seed`` and ``n_eval`` can share
+        (the first layer's ``Z·Z_evalᵀ`` and nearest neighbours); :func:`dualmap.track` passes one.
     warm_margin : float, default=1e-3
         With ``warm_pairs``: a neuron leaves its warm pair only for a pair whose activation cosine is higher
         by more than ``warm_margin`` (``"joint"``: that also lowers the reconstruction residual by more than
@@ -154,7 +159,14 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
     # candidate search only (the O(n·d·width·n_anchors) products), which float32 halves.
     X_t = as_tensor(X, device=torch_device, dtype=torch.float64)
     trained_in, converted_in, previous_in = X_t, X_t, X_t
-    pairs_out, scales_out, scores_out, n_settled = [], [], [], []
+    pairs_out, scales_out, scores_out, n_settled, n_local = [], [], [], [], []
+    layer_cache = None
+    if cache is not None:
+        key = (fingerprint(X), seed, n_eval, n_neighbors, str(search_dtype), str(torch_device))
+        if cache.get("key") != key:
+            cache.clear()
+            cache["key"] = key
+        layer_cache = cache
     with torch.no_grad():
         for layer in progress_bar(range(mlp.n_hidden_layers), desc=f"map ({method})", disable=not progress,
                                   unit="layer"):
@@ -188,17 +200,38 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
                 previous_match = as_tensor(warm_match[layer], device=torch_device, dtype=torch.float64)
                 settled = (turned >= math.cos(settle_angle)) & (warm_similarity >= previous_match - warm_margin)
                 previous_in = previous
-            pairs, match = (warm.clone(), warm_similarity.clone()) if bool(settled.any()) else (None, None)
-            free = torch.nonzero(~settled).flatten()
+            gram, neighbors = None, None
+            if layer == 0 and layer_cache is not None:   # X and the evaluation rows are the same on every call
+                if "gram" not in layer_cache:
+                    layer_cache["gram"] = eval_gram(Z, eval_rows, len(Z))
+                    layer_cache["neighbors"] = _empty_neighbors(Z, n_neighbors)
+                gram, neighbors = layer_cache["gram"], layer_cache["neighbors"]
+            if neighbors is None:
+                neighbors = _empty_neighbors(Z, n_neighbors)
+            resolved = settled.clone()
+            pairs, match = (warm.clone(), warm_similarity.clone()) if warm_network is not None else (None, None)
+            local = torch.nonzero(~settled).flatten()
+            if warm_network is not None and method in ("function", "joint") and refine_rounds and len(local):
+                # unsettled neurons: local search around the warm pair first; the global search only for
+                # the neurons whose best nearby pair is clearly worse than what they had
+                local_gram = gram if gram is not None else eval_gram(Z, eval_rows, len(local) * 2 * n_neighbors * refine_rounds)
+                found, found_match = _refine(Z, Z.to(search_dtype), warm[local], warm_similarity[local],
+                                             trained_activation[eval_rows][:, local], eval_rows, activation,
+                                             refine_rounds, n_neighbors, warm_margin, local_gram, neighbors)
+                near_enough = found_match >= previous_match[local] - warm_margin
+                pairs[local], match[local] = found, found_match
+                resolved[local[near_enough]] = True
+                n_local.append(int(near_enough.sum()))
+            free = torch.nonzero(~resolved).flatten()
             if len(free):
                 fixed = None
-                if method == "joint" and bool(settled.any()):
-                    fixed = candidate_activations(Z, Z[eval_rows], warm[settled][:, None, :], activation)[:, 0, :]
+                if method == "joint" and bool(resolved.any()):
+                    fixed = candidate_activations(Z, Z[eval_rows], pairs[resolved][:, None, :], activation)[:, 0, :]
                 found, found_match = _match_layer(
                     method, Z, Z.to(search_dtype), pre[:, free], eff_weight[free], eff_bias[free], activation,
                     trained_activation[:, free], eval_rows, n_anchors, n_partners, ratio, max_candidates,
                     None if warm is None else warm[free], refine_rounds, n_neighbors, n_list, joint_target,
-                    warm_margin, fixed)
+                    warm_margin, fixed, gram, neighbors)
                 if pairs is None:
                     pairs, match = found, found_match
                 else:
@@ -225,7 +258,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
     if warm_pairs is not None:
         params["warm_margin"] = warm_margin
     if warm_network is not None:
-        params.update(settle_angle=settle_angle, settled=n_settled)
+        params.update(settle_angle=settle_angle, settled=n_settled, resolved_locally=n_local)
     if method == "thesis":
         params = dict(ratio=ratio, max_candidates=max_candidates)
     return PairMap(pairs=pairs_out, scales=scales_out, scores=scores_out, activations=list(hidden), method=method,
@@ -260,7 +293,7 @@ def candidate_pairs(Z: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, ac
 
 def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_activation, eval_rows, n_anchors,
                  n_partners, ratio, max_candidates, warm, refine_rounds=0, n_neighbors=16, n_list=16,
-                 joint_target=None, warm_margin=0.0, fixed=None):
+                 joint_target=None, warm_margin=0.0, fixed=None, gram=None, neighbors=None):
     """Choose one pair per neuron; return ``(pairs (width, 2), match score (width,))``.
 
     ``Z_search`` (possibly float32) is used to find candidates, ``Z`` (float64) to choose among them.
@@ -281,7 +314,8 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
         rows = torch.arange(len(candidates), device=Z.device)
         return candidates[rows, best], -error[rows, best]
     expected = candidates.shape[1] + 2 * n_neighbors * refine_rounds + (n_list + 2 if method == "joint" else 0)
-    gram = eval_gram(Z, eval_rows, len(candidates) * expected)
+    if gram is None:
+        gram = eval_gram(Z, eval_rows, len(candidates) * expected)
     similarity = candidate_similarity(Z, eval_rows, trained_activation[eval_rows], candidates, activation, gram=gram)
     similarity = torch.where(coincident, -torch.inf, similarity)
     rows = torch.arange(len(candidates), device=Z.device)
@@ -298,7 +332,7 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
         match = torch.where(keep, similarity[:, -1], match)
     if refine_rounds:
         pairs, match = _refine(Z, Z_search, pairs, match, trained_activation[eval_rows], eval_rows, activation,
-                               refine_rounds, n_neighbors, margin, gram)
+                               refine_rounds, n_neighbors, margin, gram, neighbors)
     if method == "function":
         return pairs, match
     # joint: the refined pair and the n_list next best-matching candidates of every neuron
@@ -317,11 +351,13 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
 
 
 def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, rounds, n_neighbors, margin=0.0,
-            gram=None):
+            gram=None, neighbors=None):
     """Local search in pair space: replace either point of each neuron's pair by one of its ``n_neighbors``
     nearest data points when that raises the activation similarity by more than ``margin``; ``rounds``
-    sweeps, all neurons at once."""
-    neighbors = torch.full((len(Z), n_neighbors), -1, dtype=torch.int64, device=Z.device)   # filled on demand
+    sweeps, all neurons at once. ``neighbors`` (n, n_neighbors), −1 where unknown, is filled on demand and
+    may be shared between calls on the same ``Z``."""
+    if neighbors is None:
+        neighbors = _empty_neighbors(Z, n_neighbors)
     rows = torch.arange(len(pairs), device=Z.device)
     for _ in range(rounds):
         first, second = pairs[:, 0], pairs[:, 1]
@@ -343,6 +379,10 @@ def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, roun
         pairs = torch.where(improved[:, None], candidates[rows, best], pairs)
         match = torch.where(improved, similarity[rows, best], match)
     return pairs, match
+
+
+def _empty_neighbors(Z, n_neighbors):
+    return torch.full((len(Z), n_neighbors), -1, dtype=torch.int64, device=Z.device)
 
 
 def _assign(candidates: torch.Tensor, similarity: torch.Tensor):

@@ -60,7 +60,8 @@ def plot_importance_heatmap(trajectory, *, n_points: int = 30, ax=None):
 
 def _point_label(trajectory, index):
     if trajectory.y is not None and np.ndim(trajectory.y) == 1:
-        return f"#{index} ({trajectory.y[index]})"
+        value = trajectory.y[index]
+        return f"#{index} ({value:.2f})" if np.issubdtype(np.asarray(value).dtype, np.floating) else f"#{index} ({value})"
     return f"#{index}"
 
 
