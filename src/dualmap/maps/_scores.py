@@ -71,7 +71,7 @@ def column_cosine(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 
 
 def eval_gram(Z: torch.Tensor, eval_rows: torch.Tensor, n_candidate_evaluations: int, *,
-              max_bytes: int = 1 << 30) -> torch.Tensor | None:
+              max_bytes: int = 1 << 29) -> torch.Tensor | None:
     """``G = Z Z_evalᵀ`` (n, n_eval) when it makes candidate activations cheaper, else None.
 
     With ``G``, a candidate's activations cost O(n_eval) instead of O(n_eval · d)

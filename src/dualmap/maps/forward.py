@@ -55,6 +55,11 @@ __all__ = ["to_pairs", "METHODS", "DEFAULT_METHOD"]
 METHODS = ("thesis", "geometric", "function", "assignment", "joint")
 DEFAULT_METHOD = "joint"
 
+#: "joint" leaves a neuron on its best-matching pair when that pair already reproduces it to this activation
+#: cosine: the joint step trades neuron-wise fidelity for the next layer's reconstruction only where the
+#: data offer no pair that reproduces the neuron.
+JOINT_LOCK = 0.999
+
 
 def _check_network(mlp) -> list[str]:
     if not isinstance(mlp, MLP):
@@ -345,7 +350,7 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
     features = candidate_activations(Z, Z[eval_rows], short, activation, gram)            # (width, 1 + n_list, S)
     features = torch.where(torch.isfinite(short_similarity)[..., None], features, 0.0)
     tolerance = 1e-9 if warm is None else margin / (len(pairs) + (0 if fixed is None else len(fixed)))
-    exact = short_similarity[:, 0] >= 1.0 - 1e-9                                           # exact matches stay
+    exact = short_similarity[:, 0] >= JOINT_LOCK                                           # (near-)exact matches stay
     choice = joint_select(features, joint_target, locked=exact, fixed=fixed, tolerance=tolerance)
     return short[rows, choice], short_similarity[rows, choice]
 
