@@ -6,10 +6,11 @@ networks back to pairs of data points.
 
 __version__ = "0.1.0"
 
-from . import dynamics, metrics
+from . import dynamics, inverse, metrics
 from ._io import CorruptFileError
 from .data import Dataset, list_datasets, load_dataset
 from .dynamics import Trajectory, track
+from .inverse import PairNetwork
 from .maps import PairMap, PlantedNetwork, planted_network, planted_recovery, to_pairs
 from .network import MLP
 from .swim import (
@@ -29,6 +30,7 @@ __all__ = [
     "DualmapWarning",
     "MLP",
     "PairMap",
+    "PairNetwork",
     "PlantedNetwork",
     "SWIMClassifier",
     "SWIMRegressor",
@@ -37,6 +39,7 @@ __all__ = [
     "Trajectory",
     "list_datasets",
     "dynamics",
+    "inverse",
     "load_dataset",
     "metrics",
     "planted_network",

@@ -17,12 +17,14 @@ from ._backend import as_tensor, resolve_device, resolve_dtype
 from ._io import CorruptFileError, load_archive, save_archive
 from ._progress import progress_bar
 from ._validation import check_activation, check_data, check_layer_widths
+from .inverse.initialisation import SAMPLED_INITS, sampled_start
+from .inverse.pair_network import PairNetwork
 from .network import MLP
 
 __all__ = ["TrainRun", "train", "checkpoint_steps", "encode_targets"]
 
 OPTIMIZERS = ("adam", "sgd")
-INITS = ("he", "xavier", "torch")
+INITS = ("he", "xavier", "torch", "swim", "uniform", "random")
 
 
 @dataclass
@@ -143,6 +145,11 @@ def _initialise(module: nn.Sequential, init: str, generator: torch.Generator):
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
 
+def _snapshot(module) -> MLP:
+    """The network a module computes now, as an MLP (a copy of its parameters)."""
+    return module.to_mlp() if isinstance(module, PairNetwork) else MLP.from_torch(module)
+
+
 def _metric(outputs: torch.Tensor, targets: torch.Tensor, task: str) -> float:
     if task == "classification":
         return float((outputs.argmax(dim=1) == targets).double().mean())
@@ -158,9 +165,11 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
 
     Parameters
     ----------
-    model : sequence of int or MLP
-        Hidden widths of a new network (initialised by ``init``, readout width from the targets), or an
-        existing :class:`MLP` to start from (its parameters are copied, ``init`` is ignored).
+    model : sequence of int, MLP or PairNetwork
+        Hidden widths of a new network (initialised by ``init``, readout width from the targets), an
+        existing :class:`MLP` to start from (its parameters are copied, ``init`` is ignored), or a
+        :class:`~dualmap.inverse.PairNetwork`, trained in place in pair space (its points and readout are
+        the parameters; checkpoints hold the networks its points define).
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         Class labels (any type) or real targets.
@@ -173,9 +182,11 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
     momentum : float, default=0.9
         SGD momentum (ignored by Adam).
     epochs, batch_size : int
-    init : {"he", "xavier", "torch"}, default="he"
-        He (Kaiming normal, fan-in) or Xavier (Glorot normal) weights with zero biases, or torch's
-        default uniform ``U(-1/√d_in, 1/√d_in)`` for weights and biases.
+    init : {"he", "xavier", "torch", "swim", "uniform", "random"}, default="he"
+        He (Kaiming normal, fan-in) or Xavier (Glorot normal) weights with zero biases, torch's
+        default uniform ``U(-1/√d_in, 1/√d_in)`` for weights and biases, or a sampled network with its
+        readout already solved (:func:`~dualmap.inverse.sampled_start`: SWIM pairs, uniform pairs, or
+        data-agnostic random features), seeded by ``seed``.
     seed : int, default=0
         Seeds the initialisation and the mini-batch order: the same seed gives the same run on the CPU.
     checkpoints : int or sequence of int, default=20
@@ -211,7 +222,14 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
 
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     generator = torch.Generator().manual_seed(int(seed))
-    if isinstance(model, MLP):
+    if isinstance(model, PairNetwork):
+        if model.first[0].shape[1] != X.shape[1]:
+            raise ValueError(f"the PairNetwork's points have {model.first[0].shape[1]} features but X has {X.shape[1]}")
+        if model.readout.out_features != n_outputs:
+            raise ValueError(f"the PairNetwork has {model.readout.out_features} outputs but the targets need {n_outputs}")
+        module = model.to(dtype=torch_dtype)
+        start_config = {"model": f"PairNetwork{model.widths}", "activation": model.activation}
+    elif isinstance(model, MLP):
         if model.input_dim != X.shape[1]:
             raise ValueError(f"the MLP expects {model.input_dim} features but X has {X.shape[1]}")
         if model.output_dim != n_outputs:
@@ -228,7 +246,11 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
             if index < len(sizes) - 2:
                 layers.append(nn.ReLU() if activation == "relu" else nn.Tanh())
         module = nn.Sequential(*layers)
-        _initialise(module, init, generator)
+        if init in SAMPLED_INITS:
+            start, _ = sampled_start(X, targets, task, widths, activation, init, int(seed))
+            module = start.to_torch().to(dtype=torch_dtype)
+        else:
+            _initialise(module, init, generator)
         start_config = {"model": list(widths), "activation": activation, "init": init}
     module = module.to(torch_device)
 
@@ -262,7 +284,7 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
 
     def keep(at_step):
         if len(saved) < len(wanted) and wanted[len(saved)] == at_step:
-            saved.append((at_step, MLP.from_torch(module)))   # MLP copies the parameters
+            saved.append((at_step, _snapshot(module)))
 
     history = {key: [] for key in ("epoch", "step", "train_loss", "train_metric")}
     if validation is not None:
@@ -300,6 +322,6 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
     config = dict(start_config, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size,
                   weight_decay=weight_decay, momentum=momentum, seed=seed, task=task, dtype=str(dtype),
                   checkpoint_steps=wanted)
-    final = MLP.from_torch(module)
+    final = _snapshot(module)
     return TrainRun(model=final, checkpoints=saved, history={k: np.asarray(v) for k, v in history.items()},
                     task=task, classes=classes, config=config)

@@ -9,7 +9,7 @@ from .measures import (
     swim_point_density,
     switch_rate,
 )
-from .trajectory import Trajectory, track
+from .trajectory import TRACK_METHOD, Trajectory, track
 
-__all__ = ["Trajectory", "track", "effective_number", "neuron_contributions", "neuron_drift", "point_importance",
+__all__ = ["TRACK_METHOD", "Trajectory", "track", "effective_number", "neuron_contributions", "neuron_drift", "point_importance",
            "rank_correlation", "swim_point_density", "switch_rate"]

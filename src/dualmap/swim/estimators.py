@@ -5,8 +5,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
+from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
@@ -15,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._validation import HIDDEN_ACTIVATIONS, check_layer_widths
 from .density import SAMPLERS
+from .readout import fit_temperature
 from .sampler import sample_network
 
 __all__ = ["SWIMClassifier", "SWIMRegressor"]
@@ -141,15 +141,8 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
         return self
 
     def _fit_temperature(self, X, encoded):
-        rng = np.random.default_rng(0)
-        rows = rng.choice(len(X), size=min(len(X), 2000), replace=False)
-        scores = self.network_.forward(np.asarray(X[rows], dtype=np.float64))
-        labels = encoded[rows]
-
-        def negative_log_likelihood(log_t):
-            return -log_softmax(scores / np.exp(log_t), axis=1)[np.arange(len(rows)), labels].mean()
-
-        return float(np.exp(minimize_scalar(negative_log_likelihood, bounds=(-7.0, 3.0), method="bounded").x))
+        rows = np.random.default_rng(0).choice(len(X), size=min(len(X), 2000), replace=False)   # forward only these
+        return fit_temperature(self.network_.forward(np.asarray(X[rows], dtype=np.float64)), encoded[rows])
 
     def decision_function(self, X):
         """Readout scores: shape (n_samples, n_classes); for 2 classes, shape (n_samples,) holding

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["RidgeSolution", "fit_ridge", "alpha_grid"]
+__all__ = ["RidgeSolution", "fit_ridge", "alpha_grid", "fit_temperature"]
 
 
 @dataclass
@@ -137,3 +137,22 @@ def _gcv_alpha(eigenvalues: torch.Tensor, projected: torch.Tensor, y_norm: torch
     gcv = n * rss / (n - dof).clamp_min(1e-12) ** 2
     gcv = torch.where(dof < n, gcv, torch.inf)
     return float(grid[int(torch.argmin(gcv))])
+
+
+def fit_temperature(scores: np.ndarray, labels: np.ndarray, *, max_points: int = 2000, seed: int = 0) -> float:
+    """The temperature ``T`` that makes ``softmax(scores / T)`` the most likely for ``labels``.
+
+    ``T = argmin_T −mean_i log softmax(s_i / T)[y_i]`` over ``log T ∈ [−7, 3]`` (bounded 1-D search), on at
+    most ``max_points`` seeded rows. It turns ridge scores of one-hot codes into calibrated logits.
+    """
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+    rows = np.random.default_rng(seed).choice(len(scores), size=min(len(scores), max_points), replace=False)
+    scores, labels = scores[rows], labels[rows]
+
+    def negative_log_likelihood(log_t):
+        return -log_softmax(scores / np.exp(log_t), axis=1)[np.arange(len(rows)), labels].mean()
+
+    return float(np.exp(minimize_scalar(negative_log_likelihood, bounds=(-7.0, 3.0), method="bounded").x))

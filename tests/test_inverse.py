@@ -1,0 +1,104 @@
+"""The inverse map: sampled initialisation and pair-space networks."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+
+import dualmap as dm
+from dualmap.inverse import PairNetwork
+from dualmap.network import activation_function
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return dm.load_dataset("digits", n_train=300)
+
+
+def _sampled(ds, widths, activation, seed=0):
+    one_hot = np.eye(10)[ds.y_train]
+    return dm.sample_network(ds.X_train, one_hot, widths, activation, random_state=seed, dtype="float64")
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("widths", [(20,), (16, 12)])
+def test_pair_network_from_a_sampled_network_computes_it(digits, activation, widths):
+    sampled = _sampled(digits, widths, activation)
+    pair_network = PairNetwork.from_pairs(sampled.network, sampled.pairs, digits.X_train)
+    X = torch.from_numpy(digits.X_test)
+    with torch.no_grad():
+        assert_allclose(pair_network(X).numpy(), sampled.network.predict(digits.X_test), rtol=1e-10, atol=1e-10)
+    for a, b in zip(pair_network.to_mlp().weights, sampled.network.weights):
+        assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_gradients_reach_the_points_of_every_layer(digits, activation):
+    sampled = _sampled(digits, (10, 8), activation)
+    pair_network = PairNetwork.from_pairs(sampled.network, sampled.pairs, digits.X_train)
+    loss = pair_network(torch.from_numpy(digits.X_train)).square().mean()
+    loss.backward()
+    for parameter in [*pair_network.first, *pair_network.second]:
+        assert parameter.grad is not None and float(parameter.grad.abs().sum()) > 0
+
+
+def test_snap_gives_the_exact_sampled_network_of_data_points(digits):
+    X = digits.X_train
+    sampled = _sampled(digits, (12, 10), "relu")
+    pair_network = PairNetwork.from_pairs(sampled.network, sampled.pairs, X)
+    with torch.no_grad():                                  # move the points off the data
+        for p in [*pair_network.first, *pair_network.second]:
+            p.add_(0.01 * torch.randn(p.shape, generator=torch.Generator().manual_seed(0), dtype=p.dtype))
+    network, pairs = pair_network.snap(X)
+    # every neuron is the SWIM construction of its two data points, pushed through the snapped layers
+    Z = torch.from_numpy(X)
+    for layer, layer_pairs in enumerate(pairs):
+        assert np.all(np.any(X[layer_pairs[:, 0]] != X[layer_pairs[:, 1]], axis=1))
+        weight, bias = dm.swim_neurons(Z[layer_pairs[:, 0]], Z[layer_pairs[:, 1]], "relu")
+        assert_allclose(network.weights[layer], weight.numpy(), rtol=1e-10, atol=1e-12)
+        assert_allclose(network.biases[layer], bias.numpy(), rtol=1e-10, atol=1e-12)
+        Z = activation_function("relu")(torch.addmm(bias, Z, weight.T))
+    # small moves snap back onto the original data points
+    for found, true in zip(pairs, sampled.pairs):
+        assert_array_equal(X[found], X[true])
+    assert_allclose(network.weights[-1], sampled.network.weights[-1])
+
+
+def test_train_from_a_swim_init_starts_from_the_sampled_network(digits):
+    run = dm.train([32], digits.X_train, digits.y_train, init="swim", epochs=2, seed=3, checkpoints=2,
+                   X_val=digits.X_test, y_val=digits.y_test, progress=False)
+    start = run.checkpoints[0][1]
+    sampled = _sampled(digits, (32,), "relu", seed=3)
+    assert_allclose(start.weights[0], sampled.network.weights[0], rtol=1e-6, atol=1e-6)   # float32 training copy
+    # the readout is solved (scaled to calibrated logits): the start already classifies
+    accuracy = float(np.mean(start.predict(digits.X_test).argmax(axis=1) == digits.y_test))
+    assert accuracy > 0.8
+    for init in ("uniform", "random"):
+        other = dm.train([32], digits.X_train, digits.y_train, init=init, epochs=1, seed=3, checkpoints=2,
+                         progress=False)
+        assert not np.allclose(other.checkpoints[0][1].weights[0], start.weights[0])
+
+
+def test_training_in_pair_space_moves_the_points_and_stays_sampled(digits):
+    sampled = _sampled(digits, (16,), "relu")
+    pair_network = PairNetwork.from_pairs(sampled.network, sampled.pairs, digits.X_train, dtype=torch.float32)
+    before = pair_network.first[0].detach().clone()
+    run = dm.train(pair_network, digits.X_train, digits.y_train, epochs=3, seed=0, checkpoints=3, progress=False)
+    assert float((pair_network.first[0].detach() - before).abs().max()) > 0
+    # every checkpoint is the network of the virtual points at that step
+    assert_allclose(run.model.weights[0], pair_network.to_mlp().weights[0], rtol=1e-6)
+    network, pairs = pair_network.snap(digits.X_train)
+    assert network.hidden_widths == (16,) and pairs[0].shape == (16, 2)
+
+
+def test_pair_network_rejects_bad_input(digits):
+    with pytest.raises(ValueError, match="shape"):
+        PairNetwork([np.zeros((3, 4))], [np.zeros((3, 5))], np.zeros((2, 3)), np.zeros(2), "relu")
+    with pytest.raises(ValueError, match="activation"):
+        PairNetwork([np.zeros((3, 4))], [np.ones((3, 4))], np.zeros((2, 3)), np.zeros(2), "sigmoid")
+    sampled = _sampled(digits, (8,), "relu")
+    pair_network = PairNetwork.from_pairs(sampled.network, sampled.pairs, digits.X_train)
+    with pytest.raises(ValueError, match="features"):
+        dm.train(pair_network, digits.X_train[:, :10], digits.y_train, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="features"):
+        pair_network.snap(digits.X_train[:, :10])
