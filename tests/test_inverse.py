@@ -102,3 +102,27 @@ def test_pair_network_rejects_bad_input(digits):
         dm.train(pair_network, digits.X_train[:, :10], digits.y_train, epochs=1, progress=False)
     with pytest.raises(ValueError, match="features"):
         pair_network.snap(digits.X_train[:, :10])
+
+
+def test_compare_inits_records_curves_displacement_and_persistence(digits, tmp_path):
+    from dualmap.inverse import InitComparison, compare_inits
+    from dualmap.inverse.compare import _steps_to
+
+    result = compare_inits(digits, [16], "relu", inits=("he", "swim"), seeds=(0,), epochs=2,
+                           persistence_checkpoints=3, progress=False)
+    rows = {row["init"]: row for row in result.rows}
+    he, swim = rows["he"], rows["swim"]
+    assert he["steps_to_he"] is not None and he["steps_to_he"] <= result.curves["he"]["0"]["step"][-1]
+    # the sampled start is mapped back onto its own pairs: persistence 1 at step 0
+    assert swim["persistence"][0] == [1.0]
+    assert swim["start_test_metric"] > 0.8 > he["start_test_metric"]
+    assert len(swim["displacement"]) == 2 and all(d > 0 for d in swim["displacement"])
+    curve = result.curves["swim"]["0"]
+    assert curve["step"][0] == 0 and len(curve["val_loss"]) == 3                   # start + 2 epochs
+    assert [t["init"] for t in result.table()] == ["he", "swim"]
+    loaded = InitComparison.load(result.save(tmp_path / "comparison.json"))
+    assert loaded.rows == result.rows
+    assert _steps_to({"step": [0, 5, 9], "val_loss": [3.0, 1.0, 0.5]}, 1.0) == 5
+    assert _steps_to({"step": [0, 5], "val_loss": [3.0, 2.0]}, 1.0) is None
+    with pytest.raises(ValueError, match="unknown init"):
+        compare_inits(digits, [4], inits=("he", "orthogonal"), progress=False)

@@ -1,6 +1,7 @@
 """The inverse map: sampled weights as the start of gradient training, and networks trained in pair space."""
 
+from .compare import DEFAULT_INITS, InitComparison, compare_inits
 from .initialisation import SAMPLED_INITS, sampled_start
 from .pair_network import PairNetwork
 
-__all__ = ["SAMPLED_INITS", "PairNetwork", "sampled_start"]
+__all__ = ["DEFAULT_INITS", "SAMPLED_INITS", "InitComparison", "PairNetwork", "compare_inits", "sampled_start"]
