@@ -5,13 +5,28 @@ All functions work on every neuron (and every candidate pair of every neuron) at
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from .._backend import to_numpy
 from ..network import activation_function
 from ..swim.construction import swim_constants
 
-__all__ = ["geometric_error", "eval_gram", "candidate_activations", "candidate_similarity", "neuron_scores",
+__all__ = ["point_groups", "geometric_error", "eval_gram", "candidate_activations", "candidate_similarity", "neuron_scores",
            "column_cosine", "pair_distance_squared"]
+
+
+def point_groups(Z: torch.Tensor) -> torch.Tensor:
+    """Group id of every row of ``Z``; equal rows (equal in every coordinate) share an id.
+
+    ``groups[i] == groups[j]`` ⇔ ``z_i == z_j``: the O(1) test of a coincident pair (a pair that defines no
+    neuron), instead of an O(d) distance per candidate. Rows are compared by their bytes after ``+ 0.0``
+    (which turns −0.0 into 0.0).
+    """
+    rows = np.ascontiguousarray(to_numpy(Z) + 0.0)
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, groups = np.unique(keys, return_inverse=True)
+    return torch.as_tensor(groups.reshape(-1), dtype=torch.int64, device=Z.device)
 
 
 def pair_distance_squared(Z: torch.Tensor, first: torch.Tensor, second: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:

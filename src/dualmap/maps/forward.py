@@ -46,7 +46,7 @@ from ..swim.construction import swim_constants, swim_neurons
 from ..swim.readout import fit_ridge
 from ._joint import joint_select
 from ._scores import (candidate_activations, candidate_similarity, column_cosine, eval_gram, geometric_error,
-                      neuron_scores, pair_distance_squared)
+                      neuron_scores, point_groups)
 from ._search import best_direction_partners, level_set_anchors, nearest_points, thesis_candidates
 from .pairmap import PairMap, fingerprint
 
@@ -79,7 +79,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
              n_eval: int = 2048, ratio: float = 0.04, max_candidates: int = 64, seed: int = 0,
              refine_rounds: int = 4, n_neighbors: int = 16, n_list: int = 32, device="auto", dtype="float32",
              progress: bool = True, warm_pairs=None, warm_margin: float = 1e-3, warm_network: MLP | None = None,
-             settle_angle: float = 0.01, cache: dict | None = None) -> PairMap:
+             settle_angle: float = 0.01, local_tolerance: float = 0.02, cache: dict | None = None) -> PairMap:
     """Map every hidden neuron of ``mlp`` to the ordered pair of rows of ``X`` whose SWIM neuron reproduces it.
 
     Parameters
@@ -114,7 +114,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
         most ``settle_angle`` radians and its warm pair's activation cosine fell by at most ``warm_margin``
         (no candidate's cosine can then have moved by more than the angle turned). The other neurons first
         search locally around their warm pair (``refine_rounds`` sweeps) and keep the result if its cosine is
-        within ``warm_margin`` of their previous match; only the rest go through the full search.
+        within ``local_tolerance`` of their previous match; only the rest go through the full search.
     cache : dict, optional
         Computations on ``X`` that repeated calls with the same ``X``, ``seed`` and ``n_eval`` can share
         (the first layer's ``Z·Z_evalᵀ`` and nearest neighbours); :func:`dualmap.track` passes one.
@@ -157,6 +157,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
         raise ValueError("warm_network needs warm_pairs to be the PairMap of that network, with the same architecture")
 
     torch_device, search_dtype = resolve_device(device), resolve_dtype(dtype)
+    x_fingerprint = fingerprint(X)
     rng = np.random.default_rng(seed)
     eval_rows = torch.as_tensor(np.sort(rng.choice(len(X), size=min(n_eval, len(X)), replace=False)),
                                 device=torch_device)
@@ -167,7 +168,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
     pairs_out, scales_out, scores_out, n_settled, n_local = [], [], [], [], []
     layer_cache = None
     if cache is not None:
-        key = (fingerprint(X), seed, n_eval, n_neighbors, str(search_dtype), str(torch_device))
+        key = (x_fingerprint, seed, n_eval, n_neighbors, str(search_dtype), str(torch_device))
         if cache.get("key") != key:
             cache.clear()
             cache["key"] = key
@@ -205,14 +206,17 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
                 previous_match = as_tensor(warm_match[layer], device=torch_device, dtype=torch.float64)
                 settled = (turned >= math.cos(settle_angle)) & (warm_similarity >= previous_match - warm_margin)
                 previous_in = previous
-            gram, neighbors = None, None
+            gram, neighbors, groups = None, None, None
             if layer == 0 and layer_cache is not None:   # X and the evaluation rows are the same on every call
                 if "gram" not in layer_cache:
                     layer_cache["gram"] = eval_gram(Z, eval_rows, len(Z))
                     layer_cache["neighbors"] = _empty_neighbors(Z, n_neighbors)
-                gram, neighbors = layer_cache["gram"], layer_cache["neighbors"]
+                    layer_cache["groups"] = point_groups(Z)
+                gram, neighbors, groups = layer_cache["gram"], layer_cache["neighbors"], layer_cache["groups"]
             if neighbors is None:
                 neighbors = _empty_neighbors(Z, n_neighbors)
+            if groups is None and method != "thesis":
+                groups = point_groups(Z)
             resolved = settled.clone()
             pairs, match = (warm.clone(), warm_similarity.clone()) if warm_network is not None else (None, None)
             local = torch.nonzero(~settled).flatten()
@@ -222,8 +226,9 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
                 local_gram = gram if gram is not None else eval_gram(Z, eval_rows, len(local) * 2 * n_neighbors * refine_rounds)
                 found, found_match = _refine(Z, Z.to(search_dtype), warm[local], warm_similarity[local],
                                              trained_activation[eval_rows][:, local], eval_rows, activation,
-                                             refine_rounds, n_neighbors, warm_margin, local_gram, neighbors)
-                near_enough = found_match >= previous_match[local] - warm_margin
+                                             refine_rounds, n_neighbors, warm_margin, local_gram, neighbors,
+                                             groups)
+                near_enough = found_match >= previous_match[local] - local_tolerance
                 pairs[local], match[local] = found, found_match
                 resolved[local[near_enough]] = True
                 n_local.append(int(near_enough.sum()))
@@ -236,7 +241,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
                     method, Z, Z.to(search_dtype), pre[:, free], eff_weight[free], eff_bias[free], activation,
                     trained_activation[:, free], eval_rows, n_anchors, n_partners, ratio, max_candidates,
                     None if warm is None else warm[free], refine_rounds, n_neighbors, n_list, joint_target,
-                    warm_margin, fixed, gram, neighbors)
+                    warm_margin, fixed, gram, neighbors, groups)
                 if pairs is None:
                     pairs, match = found, found_match
                 else:
@@ -263,11 +268,12 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
     if warm_pairs is not None:
         params["warm_margin"] = warm_margin
     if warm_network is not None:
-        params.update(settle_angle=settle_angle, settled=n_settled, resolved_locally=n_local)
+        params.update(settle_angle=settle_angle, local_tolerance=local_tolerance, settled=n_settled,
+                      resolved_locally=n_local)
     if method == "thesis":
         params = dict(ratio=ratio, max_candidates=max_candidates)
     return PairMap(pairs=pairs_out, scales=scales_out, scores=scores_out, activations=list(hidden), method=method,
-                   params=params, x_fingerprint=fingerprint(X), teacher_readout=teacher,
+                   params=params, x_fingerprint=x_fingerprint, teacher_readout=teacher,
                    seconds=time.perf_counter() - started)
 
 
@@ -298,7 +304,7 @@ def candidate_pairs(Z: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, ac
 
 def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_activation, eval_rows, n_anchors,
                  n_partners, ratio, max_candidates, warm, refine_rounds=0, n_neighbors=16, n_list=16,
-                 joint_target=None, warm_margin=0.0, fixed=None, gram=None, neighbors=None):
+                 joint_target=None, warm_margin=0.0, fixed=None, gram=None, neighbors=None, groups=None):
     """Choose one pair per neuron; return ``(pairs (width, 2), match score (width,))``.
 
     ``Z_search`` (possibly float32) is used to find candidates, ``Z`` (float64) to choose among them.
@@ -306,12 +312,14 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
     if method == "thesis":
         pairs, error = thesis_candidates(Z, weight, bias, ratio, max_candidates)
         return pairs, -error
+    if groups is None:
+        groups = point_groups(Z)
     candidates = candidate_pairs(Z_search, pre.to(Z_search.dtype), weight.to(Z_search.dtype), activation,
                                  n_anchors, n_partners)
     if warm is not None:
         candidates = torch.cat([candidates, warm[:, None, :]], dim=1)
     # a pair of coincident points defines no neuron: give it the worst score
-    coincident = pair_distance_squared(Z, candidates[..., 0], candidates[..., 1]) == 0
+    coincident = groups[candidates[..., 0]] == groups[candidates[..., 1]]
     if method == "geometric":
         error = geometric_error(Z, pre, torch.linalg.vector_norm(weight, dim=1), candidates, activation)
         error = torch.where(coincident, torch.inf, error)
@@ -337,7 +345,7 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
         match = torch.where(keep, similarity[:, -1], match)
     if refine_rounds:
         pairs, match = _refine(Z, Z_search, pairs, match, trained_activation[eval_rows], eval_rows, activation,
-                               refine_rounds, n_neighbors, margin, gram, neighbors)
+                               refine_rounds, n_neighbors, margin, gram, neighbors, groups)
     if method == "function":
         return pairs, match
     # joint: the refined pair and the n_list next best-matching candidates of every neuron
@@ -356,13 +364,15 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
 
 
 def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, rounds, n_neighbors, margin=0.0,
-            gram=None, neighbors=None):
+            gram=None, neighbors=None, groups=None):
     """Local search in pair space: replace either point of each neuron's pair by one of its ``n_neighbors``
     nearest data points when that raises the activation similarity by more than ``margin``; ``rounds``
     sweeps, all neurons at once. ``neighbors`` (n, n_neighbors), −1 where unknown, is filled on demand and
     may be shared between calls on the same ``Z``."""
     if neighbors is None:
         neighbors = _empty_neighbors(Z, n_neighbors)
+    if groups is None:
+        groups = point_groups(Z)
     rows = torch.arange(len(pairs), device=Z.device)
     for _ in range(rounds):
         first, second = pairs[:, 0], pairs[:, 1]
@@ -374,7 +384,7 @@ def _refine(Z, Z_search, pairs, match, trained_eval, eval_rows, activation, roun
         moved_first = torch.stack([neighbors[first], second[:, None].expand(-1, n_neighbors)], dim=-1)
         moved_second = torch.stack([first[:, None].expand(-1, n_neighbors), neighbors[second]], dim=-1)
         candidates = torch.cat([moved_first, moved_second], dim=1)                             # (width, 2k, 2)
-        coincident = pair_distance_squared(Z, candidates[..., 0], candidates[..., 1]) == 0
+        coincident = groups[candidates[..., 0]] == groups[candidates[..., 1]]
         similarity = candidate_similarity(Z, eval_rows, trained_eval, candidates, activation, gram=gram)
         similarity = torch.where(coincident, -torch.inf, similarity)
         best = similarity.argmax(dim=1)
