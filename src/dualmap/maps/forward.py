@@ -79,7 +79,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
              n_eval: int = 2048, ratio: float = 0.04, max_candidates: int = 64, seed: int = 0,
              refine_rounds: int = 4, n_neighbors: int = 16, n_list: int = 32, device="auto", dtype="float32",
              progress: bool = True, warm_pairs=None, warm_margin: float = 1e-3, warm_network: MLP | None = None,
-             settle_angle: float = 0.01, local_tolerance: float = 0.02, cache: dict | None = None) -> PairMap:
+             settle_angle: float = 0.02, local_tolerance: float = 0.02, cache: dict | None = None) -> PairMap:
     """Map every hidden neuron of ``mlp`` to the ordered pair of rows of ``X`` whose SWIM neuron reproduces it.
 
     Parameters
@@ -180,14 +180,15 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
             sigma = activation_function(activation)
             weight = as_tensor(mlp.weights[layer], device=torch_device, dtype=torch.float64)
             bias = as_tensor(mlp.biases[layer], device=torch_device, dtype=torch.float64)
-            trained_activation = sigma(torch.addmm(bias, trained_in, weight.T))
-            if layer == 0:
-                eff_weight, eff_bias = weight, bias
+            trained_pre = torch.addmm(bias, trained_in, weight.T)
+            trained_activation = sigma(trained_pre)
+            Z = converted_in
+            if layer == 0:   # the converted representation is X itself
+                eff_weight, eff_bias, pre = weight, bias, trained_pre
             else:   # express the trained layer in the converted representation
                 basis = fit_ridge(converted_in, trained_in, "auto")
                 eff_weight, eff_bias = weight @ basis.weight, bias + weight @ basis.bias
-            Z = converted_in
-            pre = torch.addmm(eff_bias, Z, eff_weight.T)                                   # (n, width)
+                pre = torch.addmm(eff_bias, Z, eff_weight.T)                               # (n, width)
             joint_target = None
             if method == "joint":   # what the next trained layer sees: its pre-activations (the outputs at the end)
                 next_weight = as_tensor(mlp.weights[layer + 1], device=torch_device, dtype=torch.float64)
