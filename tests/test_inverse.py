@@ -79,7 +79,7 @@ def test_train_from_a_swim_init_starts_from_the_sampled_network(digits):
         assert not np.allclose(other.checkpoints[0][1].weights[0], start.weights[0])
 
 
-def test_training_in_pair_space_moves_the_points_and_stays_sampled(digits):
+def test_training_in_pair_space_moves_the_points_and_stays_sampled(digits, tmp_path):
     sampled = _sampled(digits, (16,), "relu")
     pair_network = PairNetwork.from_pairs(sampled.network, sampled.pairs, digits.X_train, dtype=torch.float32)
     before = pair_network.first[0].detach().clone()
@@ -89,6 +89,12 @@ def test_training_in_pair_space_moves_the_points_and_stays_sampled(digits):
     assert_allclose(run.model.weights[0], pair_network.to_mlp().weights[0], rtol=1e-6)
     network, pairs = pair_network.snap(digits.X_train)
     assert network.hidden_widths == (16,) and pairs[0].shape == (16, 2)
+    # the virtual points are kept at every checkpoint, and saved with the run
+    assert len(run.points) == len(run.checkpoints)
+    assert_allclose(run.points[0][0][0], before.numpy())
+    assert_allclose(run.points[-1][1][0], pair_network.second[0].detach().numpy())
+    loaded = dm.TrainRun.load(run.save(tmp_path / "run.npz"))
+    assert_allclose(loaded.points[-1][0][0], run.points[-1][0][0])
 
 
 def test_pair_network_rejects_bad_input(digits):
@@ -126,3 +132,25 @@ def test_compare_inits_records_curves_displacement_and_persistence(digits, tmp_p
     assert _steps_to({"step": [0, 5], "val_loss": [3.0, 2.0]}, 1.0) is None
     with pytest.raises(ValueError, match="unknown init"):
         compare_inits(digits, [4], inits=("he", "orthogonal"), progress=False)
+
+
+def test_inverse_figures_render_from_a_saved_comparison(digits, tmp_path):
+    from PIL import Image
+
+    from dualmap.inverse import InitComparison, compare_inits
+    from dualmap.report import inverse_figures, plot_virtual_points_2d
+
+    result = compare_inits(digits, [8], "relu", inits=("he", "swim"), seeds=(0, 1), epochs=1,
+                           persistence_checkpoints=2, progress=False)
+    paths = inverse_figures(InitComparison.load(result.save(tmp_path / "c.json")), tmp_path / "figures")
+    assert sorted(p.name for p in paths) == ["displacement.png", "learning_curves.png", "persistence.png"]
+    for path in paths:
+        with Image.open(path) as image:
+            assert image.size[0] > 100
+    ds = dm.load_dataset("log2d", n_samples=200)
+    sampled = dm.sample_network(ds.X_train, ds.y_train, (6,), "relu", random_state=0, dtype="float64")
+    pair_network = PairNetwork.from_pairs(sampled.network, sampled.pairs, ds.X_train, dtype=torch.float32)
+    run = dm.train(pair_network, ds.X_train, ds.y_train, epochs=2, checkpoints=3, progress=False)
+    assert len(plot_virtual_points_2d(run, ds.X_train, ds.y_train).axes) == 3
+    with pytest.raises(ValueError, match="pair space"):
+        plot_virtual_points_2d(dm.train([4], ds.X_train, ds.y_train, epochs=1, progress=False), ds.X_train)

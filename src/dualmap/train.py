@@ -45,6 +45,9 @@ class TrainRun:
         Class labels; output ``k`` of the network is the logit of ``classes[k]``.
     config : dict
         The arguments of :func:`train` that produced the run.
+    points : list or None
+        For a :class:`~dualmap.inverse.PairNetwork`: at every checkpoint, ``(first, second)`` — per hidden
+        layer the virtual points ``p_k`` and ``q_k`` (arrays of shape (m_l, d)).
     """
 
     model: MLP
@@ -53,6 +56,7 @@ class TrainRun:
     task: str
     classes: np.ndarray | None = None
     config: dict = field(default_factory=dict)
+    points: list | None = None
 
     @property
     def steps(self) -> list[int]:
@@ -68,7 +72,11 @@ class TrainRun:
         for index, (_, network) in enumerate(self.checkpoints):
             arrays.update(network.to_arrays(f"checkpoint_{index}_"))
         arrays.update(self.model.to_arrays("model_"))
-        return save_archive(path, "TrainRun", arrays, {"task": self.task, "config": self.config})
+        for index, (first, second) in enumerate(self.points or []):
+            for layer, (p, q) in enumerate(zip(first, second)):
+                arrays[f"points_{index}_{layer}_first"], arrays[f"points_{index}_{layer}_second"] = p, q
+        return save_archive(path, "TrainRun", arrays, {"task": self.task, "config": self.config,
+                                                       "has_points": self.points is not None})
 
     @classmethod
     def load(cls, path) -> "TrainRun":
@@ -78,8 +86,15 @@ class TrainRun:
             steps = [int(s) for s in arrays["steps"]]
             checkpoints = [(step, MLP.from_arrays(arrays, f"checkpoint_{i}_")) for i, step in enumerate(steps)]
             history = {key[len("history_"):]: value for key, value in arrays.items() if key.startswith("history_")}
+            points = None
+            if meta.get("has_points"):
+                n_layers = len(checkpoints[0][1].hidden_widths)
+                points = [([arrays[f"points_{i}_{layer}_first"] for layer in range(n_layers)],
+                           [arrays[f"points_{i}_{layer}_second"] for layer in range(n_layers)])
+                          for i in range(len(steps))]
             return cls(model=MLP.from_arrays(arrays, "model_"), checkpoints=checkpoints, history=history,
-                       task=meta["task"], classes=arrays.get("classes"), config=meta.get("config", {}))
+                       task=meta["task"], classes=arrays.get("classes"), config=meta.get("config", {}),
+                       points=points)
         except (KeyError, ValueError) as exc:
             raise CorruptFileError(f"{path} is not a valid TrainRun file: {exc}") from exc
 
@@ -280,11 +295,14 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
     steps_per_epoch = -(-n // batch_size)
     total_steps = steps_per_epoch * epochs
     wanted = checkpoint_steps(checkpoints, total_steps)
-    saved, step = [], 0
+    saved, step, points = [], 0, []
 
     def keep(at_step):
         if len(saved) < len(wanted) and wanted[len(saved)] == at_step:
             saved.append((at_step, _snapshot(module)))
+            if isinstance(module, PairNetwork):
+                points.append(([p.detach().cpu().double().numpy().copy() for p in module.first],
+                               [q.detach().cpu().double().numpy().copy() for q in module.second]))
 
     history = {key: [] for key in ("epoch", "step", "train_loss", "train_metric")}
     if validation is not None:
@@ -324,4 +342,5 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
                   checkpoint_steps=wanted)
     final = _snapshot(module)
     return TrainRun(model=final, checkpoints=saved, history={k: np.asarray(v) for k, v in history.items()},
-                    task=task, classes=classes, config=config)
+                    task=task, classes=classes, config=config,
+                    points=points if isinstance(module, PairNetwork) else None)

@@ -1,5 +1,12 @@
 """Figures (matplotlib) and reports, drawn from saved results without recomputing them."""
 
+from .inverse_figures import (
+    inverse_figures,
+    plot_displacement,
+    plot_learning_curves,
+    plot_persistence,
+    plot_virtual_points_2d,
+)
 from .trajectory_figures import (
     animate_pairs_2d,
     plot_importance_heatmap,
@@ -9,5 +16,6 @@ from .trajectory_figures import (
     trajectory_figures,
 )
 
-__all__ = ["animate_pairs_2d", "plot_importance_heatmap", "plot_pairs_2d", "plot_top_images",
+__all__ = ["inverse_figures", "plot_displacement", "plot_learning_curves", "plot_persistence",
+           "plot_virtual_points_2d", "animate_pairs_2d", "plot_importance_heatmap", "plot_pairs_2d", "plot_top_images",
            "plot_trajectory_curves", "trajectory_figures"]
