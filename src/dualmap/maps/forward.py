@@ -60,6 +60,9 @@ DEFAULT_METHOD = "joint"
 #: data offer no pair that reproduces the neuron.
 JOINT_LOCK = 0.999
 
+#: Sweeps of local search around a warm pair (a neuron moves little between checkpoints).
+LOCAL_ROUNDS = 2
+
 
 def _check_network(mlp) -> list[str]:
     if not isinstance(mlp, MLP):
@@ -113,7 +116,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
         warm pair without any search, when its trained activations on the evaluation points turned by at
         most ``settle_angle`` radians and its warm pair's activation cosine fell by at most ``warm_margin``
         (no candidate's cosine can then have moved by more than the angle turned). The other neurons first
-        search locally around their warm pair (``refine_rounds`` sweeps) and keep the result if its cosine is
+        search locally around their warm pair (``LOCAL_ROUNDS`` = 2 sweeps) and keep the result if its cosine is
         within ``local_tolerance`` of their previous match; only the rest go through the full search.
     cache : dict, optional
         Computations on ``X`` that repeated calls with the same ``X``, ``seed`` and ``n_eval`` can share
@@ -224,11 +227,13 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, n_anchors: int = 8, n
             if warm_network is not None and method in ("function", "joint") and refine_rounds and len(local):
                 # unsettled neurons: local search around the warm pair first; the global search only for
                 # the neurons whose best nearby pair is clearly worse than what they had
-                local_gram = gram if gram is not None else eval_gram(Z, eval_rows, len(local) * 2 * n_neighbors * refine_rounds)
+                local_rounds = min(refine_rounds, LOCAL_ROUNDS)
+                if gram is None:   # computed once for the layer: the global search below reuses it
+                    gram = eval_gram(Z, eval_rows, len(local) * 2 * n_neighbors * local_rounds
+                                     + (len(local) // 2) * (n_anchors * n_partners + 2 * n_neighbors * refine_rounds))
                 found, found_match = _refine(Z, Z.to(search_dtype), warm[local], warm_similarity[local],
                                              trained_activation[eval_rows][:, local], eval_rows, activation,
-                                             refine_rounds, n_neighbors, warm_margin, local_gram, neighbors,
-                                             groups)
+                                             local_rounds, n_neighbors, warm_margin, gram, neighbors, groups)
                 near_enough = found_match >= previous_match[local] - local_tolerance
                 pairs[local], match[local] = found, found_match
                 resolved[local[near_enough]] = True
