@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.collections import LineCollection
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
+from ._common import median_band, save_figures
 
 __all__ = ["plot_learning_curves", "plot_displacement", "plot_persistence", "plot_virtual_points_2d",
            "inverse_figures"]
@@ -30,10 +29,7 @@ def plot_learning_curves(comparison, *, keys=("train_loss", "val_loss", "val_met
         for init in _inits(comparison):
             runs = list(comparison.curves[init].values())
             steps = np.asarray(runs[0]["step"], dtype=float)
-            values = np.array([run[key] for run in runs], dtype=float)
-            line, = ax.plot(steps, np.median(values, axis=0), label=init, lw=1.5)
-            if len(runs) > 1:
-                ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
+            median_band(ax, steps, [run[key] for run in runs], label=init, lw=1.5)
         ax.set_xscale("symlog", linthresh=max(1.0, float(steps[1]) if len(steps) > 1 else 1.0))
         ax.set_xlabel("training step")
         ax.set_ylabel(_METRIC_LABELS.get(key, key))
@@ -77,10 +73,7 @@ def plot_persistence(comparison):
         if not rows:
             continue
         steps = np.asarray(rows[0]["persistence_steps"], dtype=float)
-        values = np.array([np.mean(r["persistence"], axis=1) for r in rows])
-        line, = ax.plot(steps, np.median(values, axis=0), "o-", ms=3, label=init)
-        if len(rows) > 1:
-            ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
+        median_band(ax, steps, [np.mean(r["persistence"], axis=1) for r in rows], marker="o", ms=3, label=init)
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("training step")
@@ -120,15 +113,7 @@ def plot_virtual_points_2d(run, X, y=None, *, layer: int = 0, checkpoints=None):
 
 def inverse_figures(comparison, out_dir, *, dpi: int = 110) -> list[Path]:
     """Write the learning curves, displacement and persistence figures of a comparison to ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     figures = {"learning_curves": plot_learning_curves(comparison), "displacement": plot_displacement(comparison)}
     if any(r["persistence"] for r in comparison.rows):
         figures["persistence"] = plot_persistence(comparison)
-    paths = []
-    for name, fig in figures.items():
-        path = out_dir / f"{name}.png"
-        fig.savefig(path, dpi=dpi)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+    return save_figures(figures, out_dir, dpi)

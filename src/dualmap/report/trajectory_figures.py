@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.collections import LineCollection
 
-matplotlib.use("Agg")   # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
+from ._common import save_figures
 
 __all__ = ["plot_importance_heatmap", "plot_top_images", "plot_pairs_2d", "animate_pairs_2d",
            "plot_trajectory_curves", "trajectory_figures", "guess_image_shape"]
@@ -172,22 +171,15 @@ def plot_trajectory_curves(trajectory):
 
 def trajectory_figures(trajectory, out_dir, *, image_shape=None, class_names=None, dpi: int = 110) -> list[Path]:
     """Write every figure that applies to this trajectory's data to ``out_dir``; return the paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     figures = {"trajectory_curves": plot_trajectory_curves(trajectory),
                "importance_heatmap": plot_importance_heatmap(trajectory)}
     if trajectory.X.shape[1] == 2:
         figures["pairs_2d"] = plot_pairs_2d(trajectory)
     elif (image_shape or guess_image_shape(trajectory.X.shape[1])) is not None:
         figures["top_images"] = plot_top_images(trajectory, image_shape=image_shape, class_names=class_names)
-    paths = []
-    for name, fig in figures.items():
-        path = out_dir / f"{name}.png"
-        fig.savefig(path, dpi=dpi)
-        plt.close(fig)
-        paths.append(path)
+    paths = save_figures(figures, out_dir, dpi)
     if trajectory.X.shape[1] == 2:
-        paths.append(animate_pairs_2d(trajectory, out_dir / "pairs_2d.gif"))
+        paths.append(animate_pairs_2d(trajectory, Path(out_dir) / "pairs_2d.gif"))
     return paths
 
 
