@@ -30,8 +30,8 @@ RESULTS = Path(__file__).parent / "results"
 FIGURES = Path(__file__).parent.parent / "docs" / "findings" / "figures" / "inverse"
 
 #: data set → (load options, width, epochs)
-DATA = {"digits": ({}, 256, 40), "fashion_mnist": ({"n_train": 10_000}, 256, 8),
-        "barron": ({"dim": 5, "n_samples": 4000}, 256, 60)}
+DATA = {"digits": ({}, 256, 30), "fashion_mnist": ({"n_train": 10_000}, 128, 5),
+        "barron": ({"dim": 5, "n_samples": 2000}, 128, 40)}
 
 
 def compare(seeds) -> list[dict]:
@@ -41,7 +41,7 @@ def compare(seeds) -> list[dict]:
         for activation, depth in itertools.product(("relu", "tanh"), (1, 2)):
             started = time.perf_counter()
             result = compare_inits(ds, [width] * depth, activation, seeds=seeds, epochs=epochs, optimizer="adam",
-                                   lr=1e-3, persistence_checkpoints=6, progress=False)
+                                   lr=1e-3, persistence_checkpoints=5, progress=False)
             tag = f"{name}_{depth}x{width}_{activation}"
             inverse_figures(result, FIGURES / tag)
             out.append(dict(dataset=name, depth=depth, width=width, activation=activation, epochs=epochs,
