@@ -146,3 +146,27 @@ def test_candidate_activations_from_the_gram_matrix_equal_the_direct_ones(small_
         assert_allclose(candidate_activations(Z, Z[rows], candidates, activation, gram), direct, atol=1e-10)
     assert eval_gram(Z, rows, n_candidate_evaluations=len(Z) - 1) is None     # too few candidates to pay off
     assert eval_gram(Z[:, :8], rows, n_candidate_evaluations=10**6) is None  # low dimension: direct is cheaper
+
+
+def test_point_groups_are_exact_equality_classes():
+    from dualmap.maps._scores import point_groups
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(50, 6))
+    Z[10] = Z[3]
+    Z[20] = Z[3]
+    Z[30] = -0.0 * Z[30]            # -0.0 rows equal the zero row
+    Z[31] = 0.0 * Z[31]
+    Z[40, :5] = Z[41, :5]            # differ in one coordinate only
+    groups = point_groups(torch.from_numpy(Z)).numpy()
+    same = groups[:, None] == groups[None, :]
+    equal = np.all(Z[:, None, :] == Z[None, :, :], axis=-1)
+    assert_array_equal(same, equal)
+    # rows that differ but have the same random projection are still split
+    direction = np.random.default_rng(0).standard_normal(3)     # the projection point_groups uses
+    orthogonal = np.cross(direction, [1.0, 0.0, 0.0])
+    W = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    W[2] = W[0] + orthogonal
+    assert W[2] @ direction == pytest.approx(W[0] @ direction)
+    groups = point_groups(torch.from_numpy(W)).numpy()
+    assert groups[0] == groups[1] != groups[2]

@@ -20,13 +20,26 @@ def point_groups(Z: torch.Tensor) -> torch.Tensor:
     """Group id of every row of ``Z``; equal rows (equal in every coordinate) share an id.
 
     ``groups[i] == groups[j]`` ⇔ ``z_i == z_j``: the O(1) test of a coincident pair (a pair that defines no
-    neuron), instead of an O(d) distance per candidate. Rows are compared by their bytes after ``+ 0.0``
-    (which turns −0.0 into 0.0).
+    neuron), instead of an O(d) distance per candidate. Rows are grouped by a random projection ``Z r``
+    (O(n) memory), and every group of two or more rows is then checked coordinate by coordinate and split
+    if its rows differ, so the grouping is exact.
     """
-    rows = np.ascontiguousarray(to_numpy(Z) + 0.0)
-    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
-    _, groups = np.unique(keys, return_inverse=True)
-    return torch.as_tensor(groups.reshape(-1), dtype=torch.int64, device=Z.device)
+    rows = to_numpy(Z)
+    direction = np.random.default_rng(0).standard_normal(rows.shape[1])
+    _, groups = np.unique(rows @ direction, return_inverse=True)
+    groups = groups.reshape(-1)
+    order = np.argsort(groups, kind="stable")
+    boundaries = np.flatnonzero(np.diff(groups[order])) + 1
+    next_id = int(groups.max()) + 1 if len(groups) else 0
+    for members in np.split(order, boundaries):
+        if len(members) < 2:
+            continue
+        _, exact = np.unique(rows[members] + 0.0, axis=0, return_inverse=True)   # + 0.0: −0.0 equals 0.0
+        exact = exact.reshape(-1)
+        for sub in range(1, int(exact.max()) + 1):       # sub-group 0 keeps the id, the others get new ones
+            groups[members[exact == sub]] = next_id
+            next_id += 1
+    return torch.as_tensor(groups, dtype=torch.int64, device=Z.device)
 
 
 def pair_distance_squared(Z: torch.Tensor, first: torch.Tensor, second: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
