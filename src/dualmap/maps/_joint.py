@@ -43,7 +43,7 @@ def ridge_rss(features: torch.Tensor, target: torch.Tensor, ridge: float) -> flo
 
 def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.Tensor | None = None,
                  fixed: torch.Tensor | None = None, ridge: float = 1e-6, sweeps: int = 3,
-                 tolerance: float = 1e-9) -> torch.Tensor:
+                 tolerance: float = 1e-9, copy: bool = True) -> torch.Tensor:
     """Coordinate descent over short lists of candidate features (module docstring).
 
     Parameters
@@ -63,12 +63,15 @@ def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.
     tolerance : float
         A switch must lower the RSS by more than ``tolerance · ‖Y‖²`` (ties keep the current,
         best-matching candidate).
+    copy : bool, default=True
+        False centres ``features`` in place (saves a copy of the largest array; the caller's tensor changes).
 
     Returns
     -------
     torch.Tensor of shape (width,), int64 — the chosen candidate of every neuron.
     """
-    features = features - features.mean(dim=-1, keepdim=True)          # the free bias absorbs the means
+    features = features - features.mean(dim=-1, keepdim=True) if copy else features.sub_(features.mean(dim=-1, keepdim=True))
+    # (centred: the free bias absorbs the means; in place unless ``copy``)
     target = target - target.mean(dim=0, keepdim=True)
     width = features.shape[0]
     device = features.device
@@ -78,7 +81,7 @@ def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.
         columns = torch.cat([columns, fixed - fixed.mean(dim=-1, keepdim=True)])
     F = columns.T.contiguous()                                           # (n_eval, width + n_fixed)
     lam = ridge * float((F * F).sum() / F.shape[1])
-    candidate_norm_sq = (features * features).sum(dim=-1)                # (width, n_list)
+    candidate_norm_sq = torch.linalg.vector_norm(features, dim=-1) ** 2  # (width, n_list), no (w, L, S) temporary
     target_cross = features @ target                                     # (width, n_list, m): Yᵀf
     T = F.T @ target                                                     # (width + n_fixed, m): FᵀY
     threshold = tolerance * float((target * target).sum())

@@ -361,11 +361,14 @@ def _match_layer(method, Z, Z_search, pre, weight, bias, activation, trained_act
     if warm is not None:   # the previous choice stays available (the descent starts from the kept/refined pair)
         short = torch.cat([short[:, :1], warm[:, None, :], short[:, 1:]], dim=1)
         short_similarity = torch.cat([short_similarity[:, :1], similarity[:, -1:], short_similarity[:, 1:]], dim=1)
-    features = candidate_activations(Z, Z[eval_rows], short, activation, gram)            # (width, 1 + n_list, S)
+    Z_eval = Z[eval_rows]
+    features = torch.empty((*short.shape[:2], len(eval_rows)), dtype=Z.dtype, device=Z.device)   # (width, L, S)
+    for start in range(0, len(short), 64):   # chunks of neurons bound the temporaries
+        features[start:start + 64] = candidate_activations(Z, Z_eval, short[start:start + 64], activation, gram)
     features = torch.where(torch.isfinite(short_similarity)[..., None], features, 0.0)
     tolerance = 1e-9 if warm is None else margin / (len(pairs) + (0 if fixed is None else len(fixed)))
     exact = short_similarity[:, 0] >= JOINT_LOCK                                           # (near-)exact matches stay
-    choice = joint_select(features, joint_target, locked=exact, fixed=fixed, tolerance=tolerance)
+    choice = joint_select(features, joint_target, locked=exact, fixed=fixed, tolerance=tolerance, copy=False)
     return short[rows, choice], short_similarity[rows, choice]
 
 
