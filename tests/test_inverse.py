@@ -154,3 +154,10 @@ def test_inverse_figures_render_from_a_saved_comparison(digits, tmp_path):
     assert len(plot_virtual_points_2d(run, ds.X_train, ds.y_train).axes) == 3
     with pytest.raises(ValueError, match="pair space"):
         plot_virtual_points_2d(dm.train([4], ds.X_train, ds.y_train, epochs=1, progress=False), ds.X_train)
+
+
+def test_train_continues_from_a_fitted_estimators_network(digits):
+    clf = dm.SWIMClassifier(layer_widths=(24,), activation="relu", random_state=0).fit(digits.X_train, digits.y_train)
+    run = dm.train(clf.network_, digits.X_train, digits.y_train, epochs=1, checkpoints=2, progress=False)
+    assert_allclose(run.checkpoints[0][1].weights[0], clf.network_.weights[0], rtol=1e-6, atol=1e-6)
+    assert run.model.hidden_widths == (24,)
