@@ -26,7 +26,7 @@ def compare_table() -> None:
         return
     document = json.loads(path.read_text())
     print(f"Command: `{document['command']}` — {document['environment']['date']}, "
-          f"{document['environment']['cores']} cores, no GPU. Mean ± sd over seeds.\n")
+          f"{document['environment']['cores']} torch thread(s), no GPU. Mean ± sd over seeds.\n")
     print("| data | net | act | init | test metric at start | test metric at end | test loss at end | "
           "reached He's final test loss (seeds) / median step | displacement per layer (last = readout) | "
           "pairs kept at the end (per layer) |")
