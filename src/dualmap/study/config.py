@@ -1,0 +1,226 @@
+"""The configuration of a study: one validated, fully resolved YAML file.
+
+A study config has one section per stage (``dataset``, ``network``, ``sample``, ``train``, ``convert``,
+``track``, ``refine``, ``report``) plus the global ``seed`` and ``device``. Every key has a default; a
+YAML file overrides any subset of them. Validation is strict: an unknown key, a wrong type or an
+impossible value raises :class:`ConfigError` naming the key and what is allowed.
+
+The *resolved* configuration (every default filled in) is what a study writes to ``config.yaml`` and what
+:func:`config_hash` fingerprints, so two runs with the same resolved configuration are the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = ["ConfigError", "StudyConfig", "load_config", "config_hash", "dump_config", "apply_overrides"]
+
+
+class ConfigError(ValueError):
+    """A study configuration is invalid; the message names the key and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class DatasetSection(_Section):
+    """Which data set (``dualmap datasets`` lists them) and its loader options."""
+
+    name: str = "digits"
+    n_train: int | None = Field(default=None, gt=1, description="seeded subsample of the training split")
+    test_size: float = Field(default=0.25, gt=0, lt=1)
+    options: dict[str, Any] = Field(default_factory=dict, description="extra options of the loader (e.g. dim)")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from ..data import list_datasets
+
+        if name not in list_datasets():
+            raise ValueError(f"unknown data set {name!r}; allowed: {', '.join(list_datasets())}")
+        return name
+
+
+class NetworkSection(_Section):
+    """The architecture shared by the sampled, trained and converted networks."""
+
+    widths: list[int] = Field(default_factory=lambda: [256], min_length=1)
+    activation: Literal["relu", "tanh"] = "relu"
+
+    @field_validator("widths")
+    @classmethod
+    def _positive(cls, widths: list[int]) -> list[int]:
+        if any(w < 1 for w in widths):
+            raise ValueError(f"every hidden width must be ≥ 1; got {widths}")
+        return widths
+
+
+class SampleSection(_Section):
+    """The SWIM network sampled without gradients (the first null model of the report)."""
+
+    sampler: Literal["swim", "uniform", "random"] = "swim"
+
+
+class TrainSection(_Section):
+    """Gradient training of the same architecture (:func:`dualmap.train`)."""
+
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(default=1e-3, gt=0)
+    epochs: int = Field(default=50, ge=1)
+    batch_size: int = Field(default=128, ge=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    init: Literal["he", "xavier", "torch", "swim", "uniform", "random"] = "he"
+    checkpoints: int = Field(default=20, ge=2, description="log-spaced checkpoints, step 0 and the last included")
+
+
+class ConvertSection(_Section):
+    """The forward map of the trained network (:func:`dualmap.to_pairs`)."""
+
+    method: Literal["joint", "function", "geometric", "assignment", "thesis"] = "joint"
+
+
+class TrackSection(_Section):
+    """The forward map over every checkpoint (:func:`dualmap.track`)."""
+
+    enabled: bool = True
+    method: Literal["joint", "function", "geometric", "assignment"] = "function"
+
+
+class RefineSection(_Section):
+    """The inverse map: sampled vs standard initialisations under the same training (:func:`dualmap.inverse.compare_inits`)."""
+
+    enabled: bool = True
+    inits: list[Literal["he", "xavier", "torch", "swim", "uniform", "random"]] = Field(
+        default_factory=lambda: ["he", "xavier", "swim", "uniform", "random"], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    epochs: int = Field(default=30, ge=1)
+    persistence_checkpoints: int = Field(default=4, ge=0)
+
+    @field_validator("inits")
+    @classmethod
+    def _has_he(cls, inits: list[str]) -> list[str]:
+        if "he" not in inits:
+            raise ValueError("must include 'he' (the reference run that 'steps to He' is measured against)")
+        if len(set(inits)) != len(inits):
+            raise ValueError(f"lists an init twice: {inits}")
+        return inits
+
+
+class ReportSection(_Section):
+    """Figures and the HTML report (``figures: false`` writes the numbers only, as sweeps do)."""
+
+    figures: bool = True
+    dpi: int = Field(default=100, ge=30, le=600)
+
+
+class StudyConfig(_Section):
+    """A whole study: every stage's settings, the seed and the device."""
+
+    seed: int = Field(default=0, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dataset: DatasetSection = Field(default_factory=DatasetSection)
+    network: NetworkSection = Field(default_factory=NetworkSection)
+    sample: SampleSection = Field(default_factory=SampleSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    convert: ConvertSection = Field(default_factory=ConvertSection)
+    track: TrackSection = Field(default_factory=TrackSection)
+    refine: RefineSection = Field(default_factory=RefineSection)
+    report: ReportSection = Field(default_factory=ReportSection)
+
+    @model_validator(mode="after")
+    def _thesis_is_shallow(self) -> "StudyConfig":
+        if self.convert.method == "thesis" and (len(self.network.widths) != 1 or self.network.activation != "relu"):
+            raise ValueError("convert.method 'thesis' maps one hidden ReLU layer only; "
+                             f"network is {self.network.widths} {self.network.activation}")
+        return self
+
+
+def _key_path(location) -> str:
+    return ".".join(str(part) for part in location) or "<top level>"
+
+
+def _allowed_keys(model: type[BaseModel], location) -> list[str]:
+    """The keys allowed in the section that ``location`` (a path ending in the offending key) points into."""
+    for part in location[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = _key_path(item["loc"])
+        if item["type"] == "extra_forbidden":
+            allowed = _allowed_keys(StudyConfig, item["loc"])
+            lines.append(f"{key}: unknown key; allowed keys here: {', '.join(allowed)}")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            got = "" if not item["loc"] else f" (got {item.get('input')!r})"
+            lines.append(f"{key}: {message}{got}")
+    return f"invalid study configuration{source}:\n  " + "\n  ".join(lines)
+
+
+def validate_config(data: dict | None, *, source: str = "") -> StudyConfig:
+    """Validate a (partial) configuration mapping; defaults fill every key it leaves out."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"a study configuration{source} must be a mapping of sections; got {type(data).__name__}")
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+
+
+def load_config(path) -> StudyConfig:
+    """Read and validate a YAML study configuration (a missing section or key takes its default)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such configuration file: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return validate_config(data, source=f" in {path}")
+
+
+def apply_overrides(config: StudyConfig, overrides: dict[str, Any]) -> StudyConfig:
+    """A copy of ``config`` with dotted keys replaced, e.g. ``{"network.widths": [64], "seed": 1}``; validated."""
+    data = config.model_dump(mode="json")
+    for dotted, value in overrides.items():
+        target = data
+        *sections, key = dotted.split(".")
+        for section in sections:
+            if not isinstance(target.get(section), dict):
+                raise ConfigError(f"{dotted}: {section!r} is not a configuration section")
+            target = target[section]
+        target[key] = value
+    return validate_config(data, source=" (after overrides)")
+
+
+def resolved(config: StudyConfig) -> dict:
+    """Every key with its value, as plain JSON types."""
+    return config.model_dump(mode="json")
+
+
+def dump_config(config: StudyConfig) -> str:
+    """The resolved configuration as YAML (keys in declaration order)."""
+    return yaml.safe_dump(resolved(config), sort_keys=False)
+
+
+def config_hash(config: StudyConfig) -> str:
+    """A short, stable fingerprint of the resolved configuration (16 hex digits of SHA-256)."""
+    canonical = json.dumps(resolved(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
