@@ -20,13 +20,38 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save_archive", "load_archive", "CorruptFileError"]
+__all__ = ["save_archive", "load_archive", "write_text_atomic", "CorruptFileError"]
 
 FORMAT_VERSION = 1
 
 
+def _publish(tmp: str, path: Path) -> None:
+    """Give the temporary file the permissions of a normally created file (mkstemp makes it 0600), then
+    rename it onto ``path`` (atomic on POSIX)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 class CorruptFileError(ValueError):
     """A file is not a readable dualmap archive of the expected kind."""
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, then renamed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        _publish(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def save_archive(path, kind: str, arrays: dict[str, np.ndarray], meta: dict | None = None) -> Path:
@@ -47,7 +72,7 @@ def save_archive(path, kind: str, arrays: dict[str, np.ndarray], meta: dict | No
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **payload)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -1,7 +1,9 @@
-"""The ``dualmap`` command line.
+"""The ``dualmap`` command line: whole studies, their stages one by one, reports, and sweeps.
 
-``dualmap run`` is the main job (for now: sample a SWIM classifier on a data set and report its test
-accuracy); ``dualmap datasets`` lists the data sets.
+``dualmap run`` is the main job: sample a SWIM network, train the same architecture, map the trained
+network (and every checkpoint) back to pairs of data points, compare initialisations, and write a folder
+with the numbers, the arrays, the figures and a self-contained ``report.html``. The stage commands
+(``sample``, ``train``, ``convert``, ``track``, ``refine``, ``report``) read and write the same folder.
 """
 
 from __future__ import annotations
@@ -9,77 +11,204 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
+from pathlib import Path
 
 __all__ = ["main"]
 
+_EPILOG = """examples:
+  dualmap run                                   # the default study on scikit-learn's digits
+  dualmap run --dataset wine --out studies/wine --set network.widths=[64,64] --set train.epochs=100
+  dualmap run --config study.yaml --json        # numbers for other programs
+  dualmap train --out studies/wine --redo       # one stage again
+  dualmap report studies/wine                   # re-render figures and report.html, nothing recomputed
+  dualmap sweep grid.yaml --workers 2           # a grid of studies on a Dask LocalCluster
+  dualmap sweep grid.yaml --scheduler tcp://10.0.0.5:8786
+
+configuration: a YAML file with the sections seed, device, dataset, network, sample, train, convert, track,
+refine, report (docs/reading-the-report.md lists every key); anything left out takes its default, and
+'dualmap run --print-config' shows the resolved configuration."""
+
+_STAGE_HELP = {
+    "sample": "sample a SWIM network (readout by ridge regression) and score it",
+    "train": "train the same architecture by gradient descent, with checkpoints",
+    "convert": "map the trained network to pairs of data points; converted network and null models",
+    "track": "map every checkpoint of the training run (the trajectory)",
+    "refine": "the inverse map: sampled vs standard initialisations under the same training",
+}
+
+
+def _add_study_options(parser: argparse.ArgumentParser, *, out_default: bool) -> None:
+    parser.add_argument("--config", type=Path, help="YAML study configuration (defaults for anything left out)")
+    parser.add_argument("--dataset", help="data set name (see 'dualmap datasets'); overrides the configuration")
+    parser.add_argument("--seed", type=int, help="global seed; overrides the configuration")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one configuration key, e.g. --set network.widths=[64,64] (YAML value)")
+    parser.add_argument("--out", type=Path, help="study folder" + (" (default: dualmap-runs/<dataset>-<config hash>)"
+                                                                    if out_default else ""))
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dualmap", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="dualmap", description="dualmap: maps between the parameter space of neural networks and their "
+                                     "input space — whole studies, their stages one by one, reports, and sweeps.",
+                                     epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="sample a SWIM network on a data set and print its test score")
-    run.add_argument("--dataset", default="digits", help="data set name (see 'dualmap datasets'; default: digits)")
-    run.add_argument("--widths", default="512", help="comma-separated hidden widths (default: 512)")
-    run.add_argument("--activation", default="tanh", choices=["tanh", "relu"])
-    run.add_argument("--sampler", default="swim", choices=["swim", "uniform", "random"])
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    run.add_argument("--quiet", action="store_true", help="print nothing but the result")
+    run = commands.add_parser("run", help="run a whole study and write its folder and report.html",
+                              description="Run every stage (sample, train, convert, track, refine, report) into "
+                                          "one folder. Re-running the same configuration into the same folder "
+                                          "resumes after the stages already finished.")
+    _add_study_options(run, out_default=True)
+    run.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
 
-    commands.add_parser("datasets", help="list the data sets that load offline")
+    for stage, text in _STAGE_HELP.items():
+        command = commands.add_parser(stage, help=text, description=text.capitalize() + ". Reads and writes the "
+                                      "study folder given by --out (created with the configuration if new).")
+        _add_study_options(command, out_default=False)
+        command.add_argument("--redo", action="store_true", help="recompute the stage even if it finished")
+
+    report = commands.add_parser("report", help="re-render the figures and report.html of a study folder",
+                                 description="Draw every figure and write report.html from the files of a study "
+                                             "folder; nothing is recomputed.")
+    report.add_argument("folder", type=Path, help="a study folder")
+    report.add_argument("--quiet", action="store_true")
+    report.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+
+    datasets = commands.add_parser("datasets", help="list the data sets that load offline")
+    datasets.add_argument("--json", action="store_true", help="print them as JSON")
+
+    sweep = commands.add_parser("sweep", help="run a grid of studies, locally or on a Dask cluster",
+                                description="Expand a grid file (base configuration + dotted keys → lists of "
+                                            "values) and run every study, skipping finished ones; aggregates "
+                                            "sweep.csv, sweep.parquet and summary figures.")
+    sweep.add_argument("grid", type=Path, help="grid YAML file")
+    sweep.add_argument("--out", type=Path, help="sweep folder (default: the grid file's name without .yaml)")
+    sweep.add_argument("--scheduler", help="address of a running Dask scheduler (default: a LocalCluster)")
+    sweep.add_argument("--workers", type=int, default=2, help="workers of the LocalCluster (default: 2)")
+    sweep.add_argument("--quiet", action="store_true")
+    sweep.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     return parser
 
 
-def _run(args) -> dict:
-    import dualmap as dm
+def _parse_override(text: str) -> tuple[str, object]:
+    import yaml
 
+    from .study import ConfigError
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set expects KEY=VALUE (e.g. network.widths=[64,64]); got {text!r}")
     try:
-        widths = tuple(int(w) for w in args.widths.split(","))
-    except ValueError:
-        raise SystemExit(f"dualmap run: --widths must be comma-separated ints; got {args.widths!r}")
-    started = time.perf_counter()
-    dataset = dm.load_dataset(args.dataset, seed=args.seed)
-    estimator_class = dm.SWIMClassifier if dataset.task == "classification" else dm.SWIMRegressor
-    model = estimator_class(layer_widths=widths, activation=args.activation, sampler=args.sampler,
-                            random_state=args.seed)
-    fit_started = time.perf_counter()
-    model.fit(dataset.X_train, dataset.y_train)
-    fit_seconds = time.perf_counter() - fit_started
-    metric = "accuracy" if dataset.task == "classification" else "r2"
-    return {
-        "dataset": dataset.name, "n_train": dataset.n_train, "n_test": int(len(dataset.X_test)),
-        "layer_widths": list(widths), "activation": args.activation, "sampler": args.sampler, "seed": args.seed,
-        f"train_{metric}": float(model.score(dataset.X_train, dataset.y_train)),
-        f"test_{metric}": float(model.score(dataset.X_test, dataset.y_test)),
-        "alpha": model.alpha_, "fit_seconds": fit_seconds, "total_seconds": time.perf_counter() - started,
-    }
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: the value is not valid YAML: {exc}") from None
+
+
+def _config_from_args(args):
+    from .study.config import apply_overrides, load_config, validate_config
+
+    config = load_config(args.config) if args.config else validate_config({})
+    overrides = dict(_parse_override(item) for item in args.overrides)
+    if args.dataset:
+        overrides["dataset.name"] = args.dataset
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    return apply_overrides(config, overrides) if overrides else config
+
+
+def _study_for(args, *, out_default: bool):
+    from .study import Study
+    from .study.config import config_hash
+
+    given = args.config or args.dataset or args.overrides or args.seed is not None
+    if args.out is not None and (args.out / "config.yaml").exists() and not given:
+        return Study.open(args.out, progress=not args.quiet)
+    config = _config_from_args(args)
+    out = args.out
+    if out is None:
+        if not out_default:
+            raise ValueError(f"dualmap {args.command} needs --out DIR (a study folder)")
+        out = Path("dualmap-runs") / f"{config.dataset.name}-{config_hash(config)[:8]}"
+    return Study.create(config, out, progress=not args.quiet)
+
+
+def _print_headline(study) -> None:
+    headline = study.metrics["headline"]
+    metric = headline["metric"]
+    rows = [("trained", headline["trained_test_score"]), ("SWIM sampled", headline["sampled_test_score"]),
+            ("converted (labels readout)", headline["converted_test_score"])]
+    for name, value in rows:
+        if value is not None:
+            print(f"  test {metric:8s} {name:28s} {value:.4f}")
+    for key in ("r2_map", "r2_null_swim", "gap_closed", "fidelity"):
+        if headline.get(key) is not None:
+            print(f"  {key:37s} {headline[key]:.4f}")
+    print(f"  {'time (s)':37s} {headline['seconds_total']:.1f}")
+
+
+def _run_command(args) -> int:
+    from .study import STAGES
+
+    if args.command == "run" and args.print_config:
+        from .study.config import dump_config
+
+        print(dump_config(_config_from_args(args)), end="")
+        return 0
+    if args.command == "report":
+        from .study import Study
+
+        study = Study.open(args.folder, progress=not args.quiet)
+        study.run(["report"], redo=True)
+    else:
+        study = _study_for(args, out_default=args.command == "run")
+        stages = STAGES if args.command == "run" else [args.command]
+        study.run(stages, redo=getattr(args, "redo", False))
+    if args.json:
+        print(json.dumps(study.metrics, indent=1))
+    elif not args.quiet:
+        print(f"study folder: {study.out}" + (f"  (report: {study.out / 'report.html'})"
+                                             if (study.out / "report.html").exists() else ""))
+        _print_headline(study)
+    return 0
+
+
+def _sweep_command(args) -> int:
+    from .study.sweep import run_sweep
+
+    out = args.out or args.grid.with_suffix("")
+    result = run_sweep(args.grid, out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+    summary = {"out": str(out), "backend": result.backend, "finished": result.finished, "skipped": result.skipped,
+               "failed": result.failed, "csv": str(result.csv), "parquet": str(result.parquet) if result.parquet else None}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(f"sweep {out}: {result.finished} finished, {result.skipped} already done, {result.failed} failed "
+              f"({result.backend}); table: {result.csv}")
+    return 1 if result.failed else 0
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``dualmap`` command."""
+    """Entry point of the ``dualmap`` command; returns the exit status (0 ok, 1 failed runs, 2 bad input)."""
     args = _build_parser().parse_args(argv)
     if args.command == "datasets":
         import dualmap as dm
 
-        print("\n".join(dm.list_datasets()))
+        names = dm.list_datasets()
+        print(json.dumps(names) if args.json else "\n".join(names))
         return 0
+    from ._io import CorruptFileError
+    from .study import ConfigError, StudyError
+
     try:
-        result = _run(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"dualmap run: error: {exc}", file=sys.stderr)
+        return _sweep_command(args) if args.command == "sweep" else _run_command(args)
+    except (ConfigError, StudyError, CorruptFileError, FileNotFoundError, ValueError, TypeError) as exc:
+        print(f"dualmap {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        metric = "accuracy" if "test_accuracy" in result else "r2"
-        widths = "-".join(str(w) for w in result["layer_widths"])
-        if not args.quiet:
-            print(f"SWIM {result['activation']} network ({widths}) on {result['dataset']} "
-                  f"({result['n_train']} training points), sampler={result['sampler']}, seed={result['seed']}")
-        print(f"test {metric}: {result[f'test_{metric}']:.4f}   train {metric}: {result[f'train_{metric}']:.4f}   "
-              f"fit: {result['fit_seconds']:.2f} s")
-    return 0
+    except KeyboardInterrupt:
+        print(f"dualmap {args.command}: interrupted; finished stages are kept and a re-run resumes after them",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -74,17 +74,10 @@ class InitComparison:
 
     def save(self, path) -> Path:
         """JSON (every number is plain); written atomically."""
-        import os
-        import tempfile
+        from .._io import write_text_atomic
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"rows": self.rows, "curves": self.curves, "config": self.config}, default=float)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-        return path
+        return write_text_atomic(path, text)
 
     @classmethod
     def load(cls, path) -> "InitComparison":

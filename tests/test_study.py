@@ -1,0 +1,238 @@
+"""Whole studies: the `dualmap run` folder, configuration errors, stage commands, resuming, corrupt files."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from dualmap.cli import main
+from dualmap.study import ConfigError, Study, StudyError, load_config, run_study, validate_config
+from dualmap.study.config import apply_overrides, config_hash, dump_config
+
+#: a study that runs every stage in a few seconds, on image data (so every figure kind is drawn)
+SMALL = {"dataset": {"name": "digits", "n_train": 200}, "network": {"widths": [16]},
+         "train": {"epochs": 3, "checkpoints": 3, "batch_size": 64},
+         "refine": {"inits": ["he", "swim"], "seeds": [0], "epochs": 2, "persistence_checkpoints": 2},
+         "report": {"dpi": 40}}
+
+HEADLINE_KEYS = {"metric", "trained_test_score", "sampled_test_score", "converted_test_score", "fidelity", "r2_map",
+                 "r2_null_swim", "r2_null_uniform", "gap_closed", "seconds_total"}
+
+
+def _write(path, data) -> str:
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def study_folder(tmp_path_factory):
+    """`dualmap run` end to end on the small configuration (run once for the module)."""
+    root = tmp_path_factory.mktemp("run")
+    config = _write(root / "study.yaml", SMALL)
+    assert main(["run", "--config", config, "--out", str(root / "study"), "--quiet"]) == 0
+    return root / "study"
+
+
+def test_run_writes_every_file(study_folder):
+    expected = {"config.yaml", "metrics.json", "report.html", "sampled_network.npz", "sampled_pairs.npz",
+                "train_run.npz", "pairmap.npz", "trajectory.npz", "inverse_comparison.json"}
+    assert expected <= {p.name for p in study_folder.iterdir()}
+    figures = {p.name for p in (study_folder / "figures").iterdir()}
+    assert figures == {"headline.png", "training.png", "map_scores.png", "trajectory_curves.png",
+                       "importance_heatmap.png", "top_images.png", "learning_curves.png", "displacement.png",
+                       "persistence.png"}
+    for name in figures:
+        with Image.open(study_folder / "figures" / name) as image:
+            image.load()                                   # decodes: a truncated PNG raises here
+            assert image.size[0] > 100 and image.size[1] > 100
+            assert np.asarray(image.convert("L")).std() > 1   # not a blank canvas
+
+
+def test_metrics_json_holds_every_number(study_folder):
+    metrics = json.loads((study_folder / "metrics.json").read_text())
+    assert metrics["status"] == "complete"
+    assert set(metrics["stages"]) == {"sample", "train", "convert", "track", "refine", "report"}
+    assert set(metrics["headline"]) == HEADLINE_KEYS
+    assert all(metrics["headline"][k] is not None for k in HEADLINE_KEYS)
+    assert all(record["seconds"] > 0 for record in metrics["stages"].values())
+    convert = metrics["stages"]["convert"]
+    assert {"r2_map", "r2_null_swim", "gap_closed", "fidelity", "labels_score_map",
+            "layer0_median_activation_correlation"} <= set(convert)
+    assert convert["gap_closed"] == pytest.approx((convert["r2_map"] - convert["r2_null_swim"])
+                                                  / (1 - convert["r2_null_swim"]))
+    assert metrics["stages"]["track"]["n_checkpoints"] == 3
+    assert [row["init"] for row in metrics["stages"]["refine"]["table"]] == ["he", "swim"]
+    provenance = metrics["provenance"]
+    assert {"dualmap", "numpy", "torch", "scikit-learn", "POT", "faiss-cpu"} <= set(provenance["versions"])
+    assert provenance["seed"] == 0 and provenance["device"] == "cpu"
+    assert metrics["config_hash"] == config_hash(load_config(study_folder / "config.yaml"))
+
+
+def test_config_yaml_is_the_full_resolved_configuration(study_folder):
+    written = yaml.safe_load((study_folder / "config.yaml").read_text())
+    assert written == yaml.safe_load(dump_config(validate_config(SMALL)))
+    assert written["train"]["optimizer"] == "adam" and written["convert"]["method"] == "joint"   # defaults filled
+
+
+def test_report_html_inlines_every_figure(study_folder):
+    page = (study_folder / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == len(list((study_folder / "figures").glob("*.png")))
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    metrics = json.loads((study_folder / "metrics.json").read_text())
+    assert f"{metrics['headline']['gap_closed']:.3f}" in page
+    assert "Gap closed" in page and "Provenance" in page
+
+
+def test_report_command_rerenders_without_recomputing(study_folder, capsys):
+    arrays = {p: p.stat().st_mtime_ns for p in study_folder.glob("*.npz")}
+    before = json.loads((study_folder / "metrics.json").read_text())
+    (study_folder / "report.html").unlink()
+    assert main(["report", str(study_folder), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (study_folder / "report.html").exists()
+    assert {p: p.stat().st_mtime_ns for p in study_folder.glob("*.npz")} == arrays
+    assert printed["stages"]["convert"] == before["stages"]["convert"]
+
+
+# ---------------------------------------------------------------------------------------------- configuration
+def test_unknown_key_names_the_key_and_the_allowed_ones(tmp_path):
+    path = _write(tmp_path / "bad.yaml", {"train": {"learning_rate": 0.1}})
+    with pytest.raises(ConfigError, match=r"train\.learning_rate: unknown key; allowed keys here: optimizer, lr"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("train", "epochs", "ten", r"train\.epochs: Input should be a valid integer"),
+    ("train", "lr", -1.0, r"train\.lr: Input should be greater than 0"),
+    ("train", "optimizer", "adamw", r"train\.optimizer: Input should be 'adam' or 'sgd'"),
+    ("network", "activation", "gelu", r"network\.activation: Input should be 'relu' or 'tanh'"),
+    ("network", "widths", [64, 0], r"network\.widths: every hidden width must be ≥ 1"),
+    ("dataset", "name", "mnist", r"dataset\.name: unknown data set 'mnist'; allowed: barron, .*digits"),
+    ("track", "enabled", "yes", r"track\.enabled: Input should be a valid boolean"),
+])
+def test_wrong_type_or_impossible_value_names_the_key(tmp_path, section, key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(_write(tmp_path / "bad.yaml", {section: {key: value}}))
+
+
+def test_config_errors_reach_the_command_line_as_exit_status_2(tmp_path, capsys):
+    path = _write(tmp_path / "bad.yaml", {"network": {"widths": "wide"}})
+    assert main(["run", "--config", path, "--out", str(tmp_path / "never")]) == 2
+    assert "network.widths: Input should be a valid list" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
+    assert main(["run", "--set", "train.epochs", "--out", str(tmp_path / "never")]) == 2
+    assert "--set expects KEY=VALUE" in capsys.readouterr().err
+
+
+def test_invalid_yaml_and_thesis_on_deep_networks_are_refused(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train: {epochs: 3\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+    with pytest.raises(ConfigError, match="'thesis' maps one hidden ReLU layer only"):
+        validate_config({"convert": {"method": "thesis"}, "network": {"widths": [8, 8]}})
+
+
+def test_overrides_and_hash():
+    base = validate_config(SMALL)
+    other = apply_overrides(base, {"network.widths": [32], "seed": 3})
+    assert other.network.widths == [32] and other.seed == 3 and base.network.widths == [16]
+    assert config_hash(base) == config_hash(validate_config(SMALL)) != config_hash(other)
+    with pytest.raises(ConfigError, match="seed: Input should be greater than or equal to 0"):
+        apply_overrides(base, {"seed": -1})
+
+
+# ---------------------------------------------------------------------------------------------- stages, resume
+FAST = {"dataset": {"name": "iris"}, "network": {"widths": [8]}, "train": {"epochs": 2, "checkpoints": 2},
+        "track": {"enabled": False}, "refine": {"enabled": False}, "report": {"figures": False}}
+
+
+def test_stage_commands_read_and_write_one_folder(tmp_path, capsys):
+    out = str(tmp_path / "s")
+    config = _write(tmp_path / "fast.yaml", FAST)
+    assert main(["convert", "--config", config, "--out", out]) == 2
+    assert "stage 'convert' needs train first (run 'dualmap train" in capsys.readouterr().err
+    for stage in ("sample", "train", "convert"):
+        assert main([stage, "--out", out, "--quiet"]) == 0          # the folder's config.yaml is reused
+    metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert set(metrics["stages"]) == {"sample", "train", "convert"} and metrics["status"] == "partial"
+    assert main(["report", out, "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert metrics["status"] == "complete" and (tmp_path / "s" / "report.html").exists() is False  # figures off
+
+
+def test_failed_stage_keeps_the_finished_ones_and_a_rerun_resumes(tmp_path, monkeypatch):
+    config = validate_config(dict(FAST, report={"figures": False}, track={"enabled": True}))
+    out = tmp_path / "s"
+
+    def crash(self):
+        raise RuntimeError("simulated crash in track")
+
+    monkeypatch.setattr(Study, "_stage_track", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_study(config, out, progress=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["stages"]) == {"sample", "train", "convert"} and metrics["status"] == "partial"
+    trained = (out / "train_run.npz").stat().st_mtime_ns
+    monkeypatch.undo()
+    metrics = run_study(config, out, progress=False)
+    assert metrics["status"] == "complete" and "track" in metrics["stages"]
+    assert (out / "train_run.npz").stat().st_mtime_ns == trained     # not recomputed
+
+
+def test_a_folder_of_another_configuration_is_refused(tmp_path):
+    out = tmp_path / "s"
+    run_study(validate_config(FAST), out, progress=False, stages=["sample"])
+    with pytest.raises(StudyError, match="holds a study with another configuration"):
+        run_study(validate_config(dict(FAST, seed=1)), out, progress=False)
+
+
+def test_same_seed_same_study(tmp_path):
+    config = validate_config(dict(FAST, track={"enabled": True}))
+    first = run_study(config, tmp_path / "a", progress=False)
+    second = run_study(config, tmp_path / "b", progress=False)
+    drop = ("seconds", "map_seconds", "map_seconds_total")
+    for stage in ("sample", "train", "convert", "track"):
+        a = {k: v for k, v in first["stages"][stage].items() if k not in drop}
+        b = {k: v for k, v in second["stages"][stage].items() if k not in drop}
+        assert a == b, stage
+    pairs_a = np.load(tmp_path / "a" / "pairmap.npz")
+    pairs_b = np.load(tmp_path / "b" / "pairmap.npz")
+    assert all(np.array_equal(pairs_a[k], pairs_b[k]) for k in pairs_a.files if k.startswith("pairs"))
+
+
+# ---------------------------------------------------------------------------------------------- corrupt files
+def test_truncated_array_file_is_a_clear_error_and_nothing_else_is_overwritten(tmp_path, capsys):
+    out = tmp_path / "s"
+    run_study(validate_config(FAST), out, progress=False)
+    path = out / "train_run.npz"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    others = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "train_run.npz"}
+    assert main(["convert", "--out", str(out), "--redo", "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "train_run.npz is not a readable dualmap file (truncated or corrupt)" in error
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "train_run.npz"} == others
+
+
+def test_corrupt_metrics_json_is_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "s"
+    run_study(validate_config(FAST), out, progress=False, stages=["sample"])
+    (out / "metrics.json").write_text('{"status": "partial", "stages": {"sam')
+    assert main(["report", str(out)]) == 2
+    assert "metrics.json is corrupt or truncated" in capsys.readouterr().err
+    assert (out / "metrics.json").read_text() == '{"status": "partial", "stages": {"sam'
+
+
+def test_atomic_files_get_ordinary_permissions(study_folder):
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("metrics.json", "config.yaml", "train_run.npz"):
+        assert (study_folder / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_datasets_command_lists_names(capsys):
+    assert main(["datasets", "--json"]) == 0
+    assert "digits" in json.loads(capsys.readouterr().out)
