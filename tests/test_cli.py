@@ -1,23 +1,62 @@
+"""The command line: help, JSON output, regression studies, and errors that name the problem."""
+
 import json
 
+import pytest
+import yaml
+
 from dualmap.cli import main
+from dualmap.study import validate_config
+
+REGRESSION = ["--dataset", "diabetes", "--set", "network.widths=[16]", "--set", "train.epochs=3",
+              "--set", "train.checkpoints=3", "--set", "refine.enabled=false", "--set", "report.figures=false"]
 
 
-def test_run_prints_accuracy(capsys):
-    assert main(["run", "--widths", "128", "--quiet"]) == 0
+def test_regression_study_prints_json_metrics(tmp_path, capsys):
+    assert main(["run", *REGRESSION, "--out", str(tmp_path / "s"), "--quiet", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    headline = metrics["headline"]
+    assert headline["metric"] == "r2" and headline["fidelity"] is None
+    assert 0.2 < headline["sampled_test_score"] < 1 and headline["r2_map"] > headline["r2_null_uniform"] - 0.5
+    assert metrics["status"] == "complete" and "refine" not in metrics["stages"]
+
+
+def test_human_output_names_the_folder_and_the_scores(tmp_path, capsys):
+    assert main(["run", *REGRESSION, "--out", str(tmp_path / "s"), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "test accuracy" in out
+    assert f"study folder: {tmp_path / 's'}" in out and "test r2" in out and "gap_closed" in out
 
 
-def test_run_json(capsys):
-    assert main(["run", "--dataset", "diabetes", "--widths", "64", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["dataset"] == "diabetes" and 0.2 < result["test_r2"] < 1
+def test_default_out_folder_is_named_by_dataset_and_hash(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *REGRESSION, "--quiet"]) == 0
+    (folder,) = (tmp_path / "dualmap-runs").iterdir()
+    assert folder.name.startswith("diabetes-") and len(folder.name) == len("diabetes-") + 8
 
 
-def test_unknown_dataset_is_a_clear_error(capsys):
-    assert main(["run", "--dataset", "mnist"]) == 2
-    assert "unknown data set 'mnist'" in capsys.readouterr().err
+def test_print_config_is_the_resolved_configuration(capsys):
+    assert main(["run", "--print-config", "--dataset", "wine", "--seed", "4"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed == validate_config({"dataset": {"name": "wine"}, "seed": 4}).model_dump(mode="json")
+
+
+def test_unknown_dataset_is_a_clear_error(tmp_path, capsys):
+    assert main(["run", "--dataset", "mnist", "--out", str(tmp_path / "x")]) == 2
+    assert "dataset.name: unknown data set 'mnist'" in capsys.readouterr().err
+
+
+def test_stage_without_out_is_a_clear_error(capsys):
+    assert main(["train", "--dataset", "iris"]) == 2
+    assert "dualmap train needs --out DIR" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "sample", "train", "convert", "track", "refine", "report", "datasets",
+                                     "sweep"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: dualmap " + command in capsys.readouterr().out
 
 
 def test_datasets(capsys):

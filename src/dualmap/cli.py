@@ -45,7 +45,7 @@ def _add_study_options(parser: argparse.ArgumentParser, *, out_default: bool) ->
                         help="override one configuration key, e.g. --set network.widths=[64,64] (YAML value)")
     parser.add_argument("--out", type=Path, help="study folder" + (" (default: dualmap-runs/<dataset>-<config hash>)"
                                                                     if out_default else ""))
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (the result is still printed)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
 
 
@@ -166,7 +166,7 @@ def _run_command(args) -> int:
         study.run(stages, redo=getattr(args, "redo", False))
     if args.json:
         print(json.dumps(study.metrics, indent=1))
-    elif not args.quiet:
+    else:
         print(f"study folder: {study.out}" + (f"  (report: {study.out / 'report.html'})"
                                              if (study.out / "report.html").exists() else ""))
         _print_headline(study)
