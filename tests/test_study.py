@@ -236,3 +236,16 @@ def test_atomic_files_get_ordinary_permissions(study_folder):
 def test_datasets_command_lists_names(capsys):
     assert main(["datasets", "--json"]) == 0
     assert "digits" in json.loads(capsys.readouterr().out)
+
+
+def test_two_dimensional_data_gets_pair_segments_and_an_inline_animation(tmp_path):
+    config = validate_config({"dataset": {"name": "log2d"}, "network": {"widths": [8]},
+                              "train": {"epochs": 2, "checkpoints": 3}, "refine": {"enabled": False},
+                              "report": {"dpi": 40}})
+    run_study(config, tmp_path / "s", progress=False)
+    figures = {p.name for p in (tmp_path / "s" / "figures").iterdir()}
+    assert {"pairs_2d.png", "pairs_2d.gif"} <= figures and "top_images.png" not in figures
+    with Image.open(tmp_path / "s" / "figures" / "pairs_2d.gif") as gif:
+        assert gif.n_frames == 3
+    page = (tmp_path / "s" / "report.html").read_text()
+    assert page.count('src="data:image/gif;base64,') == 1
