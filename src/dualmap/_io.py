@@ -12,6 +12,7 @@ interrupted save never leaves a half-written file under the final name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -20,18 +21,30 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save_archive", "load_archive", "write_text_atomic", "CorruptFileError"]
+__all__ = ["save_archive", "load_archive", "atomic_open", "write_text_atomic", "CorruptFileError"]
 
 FORMAT_VERSION = 1
 
 
-def _publish(tmp: str, path: Path) -> None:
-    """Give the temporary file the permissions of a normally created file (mkstemp makes it 0600), then
-    rename it onto ``path`` (atomic on POSIX)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
+@contextlib.contextmanager
+def atomic_open(path, mode: str = "w"):
+    """Open a temporary file next to ``path`` for writing; on success give it the permissions of a normally
+    created file (``mkstemp`` makes it 0600) and rename it onto ``path`` (atomic on POSIX); on any error
+    remove it, so ``path`` is either the old file or the complete new one, never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 class CorruptFileError(ValueError):
@@ -39,19 +52,10 @@ class CorruptFileError(ValueError):
 
 
 def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, then renamed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write ``text`` to ``path`` atomically (:func:`atomic_open`); return the path."""
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
+    return Path(path)
 
 
 def save_archive(path, kind: str, arrays: dict[str, np.ndarray], meta: dict | None = None) -> Path:
@@ -67,16 +71,8 @@ def save_archive(path, kind: str, arrays: dict[str, np.ndarray], meta: dict | No
     if "__meta__" in payload:
         raise ValueError("'__meta__' is a reserved array name")
     payload["__meta__"] = np.array(json.dumps(header))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **payload)
-        _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, **payload)
     return path
 
 
