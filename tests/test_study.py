@@ -249,3 +249,20 @@ def test_two_dimensional_data_gets_pair_segments_and_an_inline_animation(tmp_pat
         assert gif.n_frames == 3
     page = (tmp_path / "s" / "report.html").read_text()
     assert page.count('src="data:image/gif;base64,') == 1
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    path = tmp_path / "lr.yaml"
+    path.write_text("train: {lr: 3e-4, weight_decay: 1E-5}\n")
+    config = load_config(path)
+    assert config.train.lr == 3e-4 and config.train.weight_decay == 1e-5
+
+
+def test_set_on_an_existing_folder_starts_from_its_configuration(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["sample", "--config", _write(tmp_path / "fast.yaml", FAST), "--out", str(out), "--quiet"]) == 0
+    # the folder's study differs from the defaults; a --set that changes the study is refused by hash,
+    # while re-stating a value it already has is not
+    assert main(["sample", "--out", str(out), "--set", "network.widths=[8]", "--quiet"]) == 0
+    assert main(["sample", "--out", str(out), "--set", "train.lr=1e-2", "--quiet"]) == 2
+    assert "holds a study with another configuration" in capsys.readouterr().err

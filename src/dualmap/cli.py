@@ -95,12 +95,13 @@ def _parse_override(text: str) -> tuple[str, object]:
     import yaml
 
     from .study import ConfigError
+    from .study.config import parse_yaml
 
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise ConfigError(f"--set expects KEY=VALUE (e.g. network.widths=[64,64]); got {text!r}")
     try:
-        return key.strip(), yaml.safe_load(value)
+        return key.strip(), parse_yaml(value)
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {key}: the value is not valid YAML: {exc}") from None
 
@@ -108,7 +109,13 @@ def _parse_override(text: str) -> tuple[str, object]:
 def _config_from_args(args):
     from .study.config import apply_overrides, load_config, validate_config
 
-    config = load_config(args.config) if args.config else validate_config({})
+    folder_config = getattr(args, "out", None) and args.out / "config.yaml"
+    if args.config:
+        config = load_config(args.config)
+    elif folder_config and folder_config.exists():      # changes to an existing study start from its own config
+        config = load_config(folder_config)
+    else:
+        config = validate_config({})
     overrides = dict(_parse_override(item) for item in args.overrides)
     if args.dataset:
         overrides["dataset.name"] = args.dataset

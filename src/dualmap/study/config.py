@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -184,13 +185,27 @@ def validate_config(data: dict | None, *, source: str = "") -> StudyConfig:
         raise ConfigError(_format_errors(exc, source)) from None
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1's safe loader, but ``1e-3`` and ``3E+4`` read as floats (YAML 1.1 needs a dot: ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789."))
+
+
+def parse_yaml(text: str):
+    """Parse YAML as study files are read (exponent floats without a dot included)."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_config(path) -> StudyConfig:
     """Read and validate a YAML study configuration (a missing section or key takes its default)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such configuration file: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     return validate_config(data, source=f" in {path}")
