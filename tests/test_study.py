@@ -161,7 +161,8 @@ def test_stage_commands_read_and_write_one_folder(tmp_path, capsys):
     assert set(metrics["stages"]) == {"sample", "train", "convert"} and metrics["status"] == "partial"
     assert main(["report", out, "--quiet"]) == 0
     metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
-    assert metrics["status"] == "complete" and (tmp_path / "s" / "report.html").exists() is False  # figures off
+    assert metrics["status"] == "complete"
+    assert (tmp_path / "s" / "report.html").exists()     # asked for explicitly: drawn although figures are off
 
 
 def test_failed_stage_keeps_the_finished_ones_and_a_rerun_resumes(tmp_path, monkeypatch):
@@ -266,3 +267,16 @@ def test_set_on_an_existing_folder_starts_from_its_configuration(tmp_path, capsy
     assert main(["sample", "--out", str(out), "--set", "network.widths=[8]", "--quiet"]) == 0
     assert main(["sample", "--out", str(out), "--set", "train.lr=1e-2", "--quiet"]) == 2
     assert "holds a study with another configuration" in capsys.readouterr().err
+
+
+def test_redoing_a_stage_marks_the_stages_that_used_it_out_of_date(tmp_path):
+    config = validate_config(dict(FAST, track={"enabled": True}))
+    out = tmp_path / "s"
+    run_study(config, out, progress=False)
+    study = Study.open(out, progress=False)
+    study.run(["train"], redo=True)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["stages"]) == {"sample", "train"} and metrics["status"] == "partial"
+    assert not (out / "trajectory.npz").exists()          # a stale trajectory is not resumed
+    metrics = run_study(config, out, progress=False)       # the next run recomputes exactly those
+    assert metrics["status"] == "complete" and {"convert", "track", "report"} <= set(metrics["stages"])

@@ -167,6 +167,10 @@ def _run_command(args) -> int:
 
         study = Study.open(args.folder, progress=not args.quiet)
         study.run(["report"], redo=True)
+        if not study.config.report.figures:      # asked for explicitly: draw them even where the study (a sweep run) didn't
+            from .study.report import write_report
+
+            write_report(study)
     else:
         study = _study_for(args, out_default=args.command == "run")
         stages = STAGES if args.command == "run" else [args.command]

@@ -190,16 +190,35 @@ class Study:
                 raise StudyError(f"stage {stage!r} needs {', '.join(missing)} first "
                                  f"(run 'dualmap {missing[0]} --out {self.out}')")
             _log(f"[{number}/{len(todo)}] {stage} …", not self.progress)
+            if stage == "track" and redo:    # recompute; an unrecorded trajectory file (a crash) is resumed instead
+                (self.out / "trajectory.npz").unlink(missing_ok=True)
             started = time.perf_counter()
             record = getattr(self, f"_stage_{stage}")()
             record["seconds"] = time.perf_counter() - started
             self.metrics["stages"][stage] = record
+            for stale in self._downstream(stage):
+                if self.metrics["stages"].pop(stale, None) is not None:
+                    _log(f"    {stale}: out of date now, recomputed by the next 'dualmap run'", not self.progress)
+                if stale == "track":
+                    (self.out / "trajectory.npz").unlink(missing_ok=True)
             self.metrics["headline"] = self.headline()
             planned = [s for s in STAGES if self.enabled(s)]
             self.metrics["status"] = "complete" if all(self.done(s) for s in planned) else "partial"
             self._write_metrics()
             _log(f"[{number}/{len(todo)}] {stage}: {record['seconds']:.1f} s", not self.progress)
         return self.metrics
+
+    @staticmethod
+    def _downstream(stage: str) -> list[str]:
+        """The stages that use ``stage``'s results, directly or through others (they go stale when it reruns)."""
+        found, frontier = [], [stage]
+        while frontier:
+            current = frontier.pop()
+            for other in STAGES:
+                if current in REQUIRES[other] and other not in found:
+                    found.append(other)
+                    frontier.append(other)
+        return found
 
     def headline(self) -> dict:
         """The report's headline numbers (None where a stage has not run)."""
