@@ -15,16 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from dualmap.study.sweep import run_sweep
+
+sys.path.insert(0, str(Path(__file__).parent))
+from forward_map import environment as forward_map_environment  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -36,25 +37,13 @@ GRID = {
 
 
 def environment() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """The forward-map benchmark's record of the machine, with the Dask versions and the machine's core count."""
     import dask
     import distributed
-    import torch
 
-    import dualmap as dm
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
-    return {"date": date, "cpu": cpu, "cores": os.cpu_count(), "gpu": "none", "python": platform.python_version(),
-            "torch": torch.__version__, "dask": dask.__version__, "distributed": distributed.__version__,
-            "dualmap": dm.__version__, "commit": commit}
+    record = forward_map_environment()
+    record.update(cores=os.cpu_count(), dask=dask.__version__, distributed=distributed.__version__)
+    return record
 
 
 def one_sweep(workers: int, root: Path) -> dict:
