@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save_archive", "load_archive", "atomic_open", "write_text_atomic", "CorruptFileError"]
+__all__ = ["save_archive", "load_archive", "atomic_open", "json_default", "write_text_atomic", "CorruptFileError"]
 
 FORMAT_VERSION = 1
 
@@ -49,6 +49,18 @@ def atomic_open(path, mode: str = "w"):
 
 class CorruptFileError(ValueError):
     """A file is not a readable dualmap archive of the expected kind."""
+
+
+def json_default(value):
+    """``json.dumps(..., default=json_default)``: numpy scalars and arrays as plain numbers and lists, paths as
+    strings; anything else is an error rather than a silently stringified object."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def write_text_atomic(path, text: str) -> Path:

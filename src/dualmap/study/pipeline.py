@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import CorruptFileError, write_text_atomic
+from .._io import CorruptFileError, json_default, write_text_atomic
 from .config import StudyConfig, config_hash, dump_config, load_config
 
 __all__ = ["STAGES", "Study", "run_study", "provenance"]
@@ -149,7 +149,7 @@ class Study:
         return bool(getattr(section, "enabled", True))
 
     def _write_metrics(self) -> None:
-        write_text_atomic(self.out / "metrics.json", json.dumps(self.metrics, indent=1, default=_plain))
+        write_text_atomic(self.out / "metrics.json", json.dumps(self.metrics, indent=1, default=json_default))
 
     # ------------------------------------------------------------------ shared inputs
     @property
@@ -318,17 +318,6 @@ class Study:
 
         paths = write_report(self) if self.config.report.figures else []
         return {"figures": [str(p.relative_to(self.out)) for p in paths]}
-
-
-def _plain(value):
-    """JSON fallback for numpy scalars and arrays."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def run_study(config: StudyConfig, out, *, progress: bool = True, stages=STAGES) -> dict:

@@ -37,6 +37,7 @@ import itertools
 import json
 import math
 import os
+import statistics
 import sys
 import time
 import traceback
@@ -46,7 +47,7 @@ from typing import Callable
 
 import yaml
 
-from .._io import atomic_open, write_text_atomic
+from .._io import atomic_open, json_default, write_text_atomic
 from .config import ConfigError, StudyConfig, apply_overrides, config_hash, validate_config
 
 __all__ = ["SweepResult", "SweepRun", "expand_grid", "run_sweep"]
@@ -201,15 +202,7 @@ def expand_grid(grid) -> tuple[list[SweepRun], str]:
 
 # --------------------------------------------------------------------------- files
 def _write_json_atomic(path: Path, data) -> Path:
-    return write_text_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(value):
-    if hasattr(value, "item"):          # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
+    return write_text_atomic(path, json.dumps(data, indent=2, default=json_default) + "\n")
 
 
 def _read_json(path: Path) -> tuple[dict | None, str | None]:
@@ -615,7 +608,7 @@ def _scalar(value):
         return value
     if hasattr(value, "item"):
         return value.item()
-    return json.dumps(value, default=_json_default)
+    return json.dumps(value, default=json_default)
 
 
 def _aggregate(runs: list[SweepRun], runs_dir: Path) -> tuple[list[dict], list[str]]:
@@ -747,7 +740,7 @@ def _summary_figures(runs: list[SweepRun], table: list[dict], out_dir: Path, not
                 if not xs:
                     continue
                 values = [points[(label, method, x)] for x in xs]
-                line, = ax.plot(xs, [float(_median(v)) for v in values], marker="o", label=method)
+                line, = ax.plot(xs, [float(statistics.median(v)) for v in values], marker="o", label=method)
                 if several_seeds:
                     ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values],
                                     color=line.get_color(), alpha=0.2)
@@ -767,9 +760,3 @@ def _summary_figures(runs: list[SweepRun], table: list[dict], out_dir: Path, not
         fig.tight_layout()
         figures[f"{metric}_vs_width"] = fig
     return save_figures(figures, out_dir, dpi=100)
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
