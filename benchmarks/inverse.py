@@ -79,9 +79,7 @@ def pairspace(seeds) -> list[dict]:
             run = dm.train(pair_network, ds.X_train, ds.y_train, epochs=epochs, lr=1e-3, seed=seed, checkpoints=8,
                            X_val=ds.X_test, y_val=ds.y_test, progress=False)
             snapped, pairs = pair_network.snap(ds.X_train)
-            refit = dm.PairMap(pairs=pairs, scales=[np.ones(len(p)) for p in pairs], scores=[{} for _ in pairs],
-                               activations=[activation] * depth, method="snap", params={},
-                               x_fingerprint=dm.maps.pairmap.fingerprint(ds.X_train)).to_mlp(ds.X_train, codes)
+            refit = dm.PairMap.of_sampled(pairs, activation, ds.X_train, method="snap").to_mlp(ds.X_train, codes)
             standard = dm.train(widths, ds.X_train, ds.y_train, activation=activation, epochs=epochs, lr=1e-3,
                                 seed=seed, checkpoints=2, progress=False)
             stayed = [float(np.mean(np.all(p == q, axis=1))) for p, q in zip(pairs, sampled.pairs)]

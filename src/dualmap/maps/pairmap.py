@@ -88,6 +88,14 @@ class PairMap:
             Z = activation_function(activation)(torch.addmm(bias, Z, weight.T))
         return weights, biases, to_numpy(Z)
 
+    @classmethod
+    def of_sampled(cls, pairs, activation: str, X, *, method: str) -> "PairMap":
+        """The map of a network that *is* sampled from ``pairs`` of rows of ``X`` (unit scales, no scores):
+        e.g. a SWIM network, or a snapped :class:`~dualmap.PairNetwork`."""
+        pairs = [np.asarray(p, dtype=np.int64) for p in pairs]
+        return cls(pairs=pairs, scales=[np.ones(len(p)) for p in pairs], scores=[{} for _ in pairs],
+                   activations=[activation] * len(pairs), method=method, params={}, x_fingerprint=fingerprint(X))
+
     def to_mlp(self, X, targets=None, *, readout="refit", alpha="auto") -> MLP:
         """The converted sampled network: hidden layers from the pairs, and a readout.
 

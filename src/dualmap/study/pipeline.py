@@ -240,7 +240,6 @@ class Study:
     # ------------------------------------------------------------------ stages
     def _stage_sample(self) -> dict:
         from ..maps import PairMap
-        from ..maps.pairmap import fingerprint
         from ..swim import SWIMClassifier, SWIMRegressor
 
         ds, network = self.dataset, self.config.network
@@ -249,10 +248,8 @@ class Study:
             random_state=self.config.seed, device=self.config.device)
         estimator.fit(ds.X_train, ds.y_train)
         estimator.network_.save(self.out / "sampled_network.npz")
-        pairs = [np.asarray(p) for p in estimator.pairs_]
-        PairMap(pairs=pairs, scales=[np.ones(len(p)) for p in pairs], scores=[{} for _ in pairs],
-                activations=[network.activation] * len(pairs), method=f"sampled:{self.config.sample.sampler}",
-                params={}, x_fingerprint=fingerprint(ds.X_train)).save(self.out / "sampled_pairs.npz")
+        PairMap.of_sampled(estimator.pairs_, network.activation, ds.X_train,
+                           method=f"sampled:{self.config.sample.sampler}").save(self.out / "sampled_pairs.npz")
         self._cache.pop("sampled_network", None)
         return {"sampler": self.config.sample.sampler, "alpha": float(estimator.alpha_),
                 "train_score": float(estimator.score(ds.X_train, ds.y_train)),
