@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from .._io import CorruptFileError, json_default, write_text_atomic
 from .config import StudyConfig, config_hash, dump_config, load_config
 
