@@ -62,3 +62,16 @@ def test_every_command_has_help(command, capsys):
 def test_datasets(capsys):
     assert main(["datasets"]) == 0
     assert "digits" in capsys.readouterr().out.split()
+
+
+def test_help_imports_no_heavy_library():
+    """`dualmap --help` stays under a second because it imports neither torch nor scikit-learn nor matplotlib."""
+    import subprocess
+    import sys
+
+    code = ("import sys, contextlib, io\nfrom dualmap.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+            "print(','.join(m for m in ('torch', 'sklearn', 'matplotlib', 'scipy', 'pydantic') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""

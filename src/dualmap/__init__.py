@@ -2,52 +2,59 @@
 
 Sample networks from pairs of data points (SWIM), train networks by gradient descent, and map trained
 networks back to pairs of data points.
+
+The names below are imported on first use (PEP 562), so ``import dualmap`` — and ``dualmap --help`` — does
+not pay for PyTorch, scikit-learn or matplotlib until something needs them.
 """
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
-from . import dynamics, inverse, metrics
-from ._io import CorruptFileError
-from .data import Dataset, list_datasets, load_dataset
-from .dynamics import Trajectory, track
-from .inverse import PairNetwork
-from .maps import PairMap, PlantedNetwork, planted_network, planted_recovery, to_pairs
-from .network import MLP
-from .swim import (
-    DualmapWarning,
-    SampledNetwork,
-    SWIMClassifier,
-    SWIMRegressor,
-    sample_network,
-    swim_constants,
-    swim_neurons,
-)
-from .train import TrainRun, train
+#: public name → the submodule that defines it (``None``: the name is the submodule itself)
+_EXPORTS = {
+    "CorruptFileError": "._io",
+    "Dataset": ".data", "list_datasets": ".data", "load_dataset": ".data",
+    "Trajectory": ".dynamics", "track": ".dynamics",
+    "PairNetwork": ".inverse",
+    "PairMap": ".maps", "PlantedNetwork": ".maps", "planted_network": ".maps", "planted_recovery": ".maps",
+    "to_pairs": ".maps",
+    "MLP": ".network",
+    "DualmapWarning": ".swim", "SampledNetwork": ".swim", "SWIMClassifier": ".swim", "SWIMRegressor": ".swim",
+    "sample_network": ".swim", "swim_constants": ".swim", "swim_neurons": ".swim",
+    "TrainRun": ".train", "train": ".train",
+    "dynamics": None, "inverse": None, "metrics": None,
+}
 
-__all__ = [
-    "CorruptFileError",
-    "Dataset",
-    "DualmapWarning",
-    "MLP",
-    "PairMap",
-    "PairNetwork",
-    "PlantedNetwork",
-    "SWIMClassifier",
-    "SWIMRegressor",
-    "SampledNetwork",
-    "TrainRun",
-    "Trajectory",
-    "list_datasets",
-    "dynamics",
-    "inverse",
-    "load_dataset",
-    "metrics",
-    "planted_network",
-    "planted_recovery",
-    "sample_network",
-    "swim_constants",
-    "swim_neurons",
-    "to_pairs",
-    "track",
-    "train",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'dualmap' has no attribute {name!r}")
+    module = _EXPORTS[name]
+    value = (importlib.import_module(f".{name}", __name__) if module is None
+             else getattr(importlib.import_module(module, __name__), name))
+    globals()[name] = value           # cached: the next access is an ordinary attribute
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """``dualmap.train`` is the function, as it was with eager imports: importing the submodule of the same
+    name (``from dualmap.train import ...``) must not replace it with the module."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and name in _EXPORTS and _EXPORTS[name] is not None:
+            return                    # the submodule stays reachable through sys.modules
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
