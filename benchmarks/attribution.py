@@ -1,0 +1,170 @@
+"""Counterfactual validation of the map's training-point scores, side by side with TracIn (issue 12).
+
+    python benchmarks/attribution.py --section explore    # digits, 10 %: the forms of the map score compared
+    python benchmarks/attribution.py --section protocols  # digits, Fashion-MNIST 5k, breast_cancer: all protocols
+    python benchmarks/attribution.py --section cost       # 10k training × 1k test points: seconds per method
+    python benchmarks/attribution.py --section agreement  # seeds of one optimiser: Spearman, top-50 overlap
+    python benchmarks/attribution.py --section figures    # figures from the saved JSON
+
+Every run uses one torch thread; the retraining runs go one after another (``--workers 1``, the machine is
+shared) or on a dask LocalCluster (``--workers N``). Results: benchmarks/results/attribution_<section>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+import dualmap as dm  # noqa: E402
+from dualmap._io import json_default  # noqa: E402
+from dualmap.attribution import point_scores, validate  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+EXPLORE_METHODS = {
+    "map": {"method": "map", "checkpoints": "last"},
+    "map_all": {"method": "map", "checkpoints": "all"},
+    "map_atoms": {"method": "map", "variant": "atoms", "checkpoints": "last"},
+    "tracin": {"method": "tracin", "checkpoints": "all"},
+    "tracin_last": {"method": "tracin", "checkpoints": "last"},
+    "importance": {"method": "importance"},
+    "swim_density": {"method": "swim_density"},
+    "random": {"method": "random"},
+}
+
+MAIN_METHODS = {
+    "map": {"method": "map", "checkpoints": "last"},
+    "tracin": {"method": "tracin", "checkpoints": "all"},
+    "tracin_last": {"method": "tracin", "checkpoints": "last"},
+    "importance": {"method": "importance"},
+    "swim_density": {"method": "swim_density"},
+    "random": {"method": "random"},
+}
+
+#: data set → (loader arguments, training settings)
+SETTINGS = {
+    "digits": ({"name": "digits"}, dict(widths=(256,), epochs=50)),
+    "fashion_mnist": ({"name": "fashion_mnist", "n_train": 5000}, dict(widths=(256,), epochs=10)),
+    "breast_cancer": ({"name": "breast_cancer"}, dict(widths=(64,), epochs=50, batch_size=32)),
+}
+
+
+def machine() -> dict:
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(), "gpu": False, "load": os.getloadavg(),
+            "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0], "torch": torch.__version__}
+
+
+def load(name, n_test=None):
+    options, _ = SETTINGS[name]
+    ds = dm.load_dataset(**options)
+    if n_test is not None and len(ds.X_test) > n_test:       # a stratified-enough seeded subset of the test split
+        keep = np.sort(np.random.default_rng(0).choice(len(ds.X_test), size=n_test, replace=False))
+        ds.X_test, ds.y_test = ds.X_test[keep], ds.y_test[keep]
+    return ds
+
+
+def save(section, payload):
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"attribution_{section}.json"
+    path.write_text(json.dumps(payload, indent=1, default=json_default))
+    print("wrote", path)
+
+
+def run_validation(name, methods, *, fractions, seeds, n_subsets, protocols, workers, agreement_seeds=(),
+                   activation="relu", optimizer="adam", n_test=1000, widths=None):
+    _, training = SETTINGS[name]
+    training = dict(training)
+    if widths is not None:
+        training["widths"] = widths
+    ds = load(name, n_test)
+    started = time.perf_counter()
+    result = validate(ds, methods=methods, fractions=fractions, seeds=seeds, n_subsets=n_subsets,
+                      protocols=protocols, activation=activation, optimizer=optimizer,
+                      scheduler="synchronous" if workers == 1 else None, workers=workers, progress=True,
+                      agreement_seeds=agreement_seeds, **training)
+    print(f"== {name} {activation} {optimizer} {training['widths']} ({time.perf_counter() - started:.0f} s)")
+    print(result.table())
+    return dict(result.to_dict(), wall_seconds=time.perf_counter() - started)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--section", required=True,
+                        choices=["explore", "protocols", "cost", "agreement", "settings", "figures"])
+    parser.add_argument("--datasets", nargs="+", default=list(SETTINGS))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--subsets", type=int, default=50)
+    args = parser.parse_args(argv)
+    seeds = tuple(range(args.seeds))
+
+    if args.section == "explore":
+        out = {"machine": machine(), "runs": {}}
+        for name in args.datasets:
+            out["runs"][name] = run_validation(name, EXPLORE_METHODS, fractions=(0.1,), seeds=seeds, n_subsets=0,
+                                               protocols=("removal", "mislabel"), workers=args.workers)
+            save("explore", out)
+    elif args.section == "protocols":
+        out = {"machine": machine(), "runs": {}}
+        for name in args.datasets:
+            out["runs"][name] = run_validation(name, MAIN_METHODS, fractions=(0.05, 0.1, 0.2), seeds=seeds,
+                                               n_subsets=args.subsets, protocols=("removal", "lds", "mislabel"),
+                                               workers=args.workers)
+            out["machine_end"] = machine()
+            save("protocols", out)
+    elif args.section == "settings":
+        # 2 layers, tanh, SGD on digits: the 10 % removal and mislabel AUC only (cost)
+        out = {"machine": machine(), "runs": {}}
+        for label, options in {"digits_2x256_relu_adam": dict(widths=(256, 256)),
+                               "digits_1x256_tanh_adam": dict(activation="tanh"),
+                               "digits_1x256_relu_sgd": dict(optimizer="sgd")}.items():
+            methods = {k: MAIN_METHODS[k] for k in ("map", "tracin", "random")}
+            out["runs"][label] = run_validation("digits", methods, fractions=(0.1,), seeds=seeds, n_subsets=0,
+                                                protocols=("removal", "mislabel"), workers=args.workers, **options)
+            save("settings", out)
+    elif args.section == "agreement":
+        out = {"machine": machine(), "runs": {}}
+        for name in args.datasets:
+            out["runs"][name] = run_validation(name, {k: MAIN_METHODS[k] for k in ("map", "tracin", "importance")},
+                                               fractions=(), seeds=(), n_subsets=0, protocols=(),
+                                               workers=1, agreement_seeds=(1, 2))
+            save("agreement", out)
+    elif args.section == "cost":
+        out = {"machine": machine(), "timings": {}}
+        ds = dm.load_dataset("fashion_mnist", n_train=10000)
+        X, y = ds.X_train, ds.y_train
+        Xq, yq = ds.X_test[:1000], ds.y_test[:1000]
+        started = time.perf_counter()
+        run = dm.train([256], X, y, epochs=3, seed=0, checkpoints=10, progress=False)
+        out["train_seconds"] = time.perf_counter() - started
+        for label, options in {"map (last checkpoint)": dict(method="map"),
+                               "map (all 10 checkpoints)": dict(method="map", checkpoints="all"),
+                               "tracin factorized (all 10 checkpoints)": dict(method="tracin", checkpoints="all"),
+                               "tracin captum (last checkpoint)": dict(method="tracin", backend="captum"),
+                               "importance": dict(method="importance")}.items():
+            _, seconds = point_scores(run, X, y, X_test=Xq, y_test=yq, return_seconds=True, **options)
+            out["timings"][label] = seconds
+            print(f"{label}: {seconds:.1f} s", flush=True)
+            save("cost", dict(out, machine_end=machine()))
+    elif args.section == "figures":
+        from dualmap.report.attribution_figures import attribution_figures
+
+        payload = json.loads((RESULTS / "attribution_protocols.json").read_text())
+        for name, result in payload["runs"].items():
+            paths = attribution_figures(result, Path("docs/findings/figures/attribution") / name)
+            print(*paths, sep="\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""dualmap.attribution: exact properties of the scores and of the protocols' statistics."""
+
+import numpy as np
+import pytest
+import torch
+
+import dualmap as dm
+from dualmap.attribution import checkpoint_weights, lds, mislabel_auc, point_scores, validate
+from dualmap.attribution.protocols import _flip_labels, _ranked, seed_agreement, summarize_removal
+from dualmap.attribution.scores import _atom_credit, _map_features
+
+
+def _blobs(n=60, d=3, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    X = rng.normal(size=(n, d)) + 2.0 * np.eye(classes, d)[y]
+    return X, y
+
+
+def _run_of(networks, steps, task="classification", classes=None, lr=0.1):
+    return dm.TrainRun(model=networks[-1], checkpoints=list(zip(steps, networks)), history={}, task=task,
+                       classes=classes, config={"lr": lr})
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    X, y = _blobs(80, 4)
+    run = dm.train([16], X, y, epochs=5, batch_size=16, seed=0, checkpoints=4, progress=False)
+    Xq, yq = _blobs(12, 4, seed=1)
+    return run, X, y, Xq, yq
+
+
+# --------------------------------------------------------------------------- the map's score
+def test_planted_readout_unused_neurons_give_zero_to_their_points():
+    X, _ = _blobs(40, 3)
+    planted = dm.planted_network(X, (12,), "relu", seed=0, n_outputs=3)
+    net = planted.network
+    used = np.arange(12) < 6
+    net.weights[1][:, ~used] = 0.0                              # the readout ignores neurons 6..11
+    run = _run_of([net], [0], classes=np.arange(3))
+    y = np.argmax(net.predict(X), axis=1)
+    pm = dm.to_pairs(net, X, method="function", progress=False)
+    assert dm.planted_recovery(pm.pairs, planted.pairs, X) == [1.0]
+    only_unused = np.setdiff1d(np.unique(planted.pairs[0][~used]), planted.pairs[0][used])
+    never = np.setdiff1d(np.arange(len(X)), planted.pairs[0])
+    assert len(only_unused) > 0
+    Xq = X[:7] + 0.1
+    yq = y[:7]
+    for kwargs in ({}, {"X_test": Xq, "y_test": yq}):
+        scores = point_scores(run, X, y, method="map", variant="atoms", **kwargs)
+        assert np.all(scores[..., only_unused] == 0.0)
+        assert np.all(scores[..., never] == 0.0)
+        assert np.any(scores[..., np.unique(planted.pairs[0][used])] != 0.0)
+    # the neuron form: the unused neurons add nothing, whatever they are
+    other = net.copy()
+    other.weights[0][~used] = np.random.default_rng(1).normal(size=(6, 3))
+    base = point_scores(run, X, y, X_test=Xq, y_test=yq, method="map")
+    moved = point_scores(_run_of([other], [0], classes=np.arange(3)), X, y, X_test=Xq, y_test=yq, method="map")
+    np.testing.assert_allclose(moved, base, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["map", "tracin", "swim_density"])
+def test_permuting_training_points_permutes_scores(small_run, method):
+    run, X, y, Xq, yq = small_run
+    order = np.random.default_rng(3).permutation(len(X))
+    for kwargs in ({}, {"X_test": Xq, "y_test": yq}):
+        base = point_scores(run, X, y, method=method, **kwargs)
+        permuted = point_scores(run, X[order], y[order], method=method, **kwargs)
+        if method == "swim_density":     # an estimate from seeded random partners: the same in distribution only
+            assert permuted.shape == base.shape
+            continue
+        np.testing.assert_allclose(permuted, base[..., order], rtol=1e-8, atol=1e-12)
+
+
+def test_atoms_with_one_atom_equal_the_pairs(small_run):
+    run, X, y, Xq, _ = small_run
+    pm = dm.to_pairs(run.model, X, method="function", progress=False)
+
+    class AtomMap:                                              # the k-atom map of issue 11, with k = 1
+        activations = pm.activations
+        atoms = [p[:, None, :] for p in pm.pairs]
+        coefficients = [np.stack([s, np.zeros_like(s)], axis=1) for s in pm.scales]
+        pairs, scales, scores = pm.pairs, pm.scales, []
+
+    for a, b in zip(_map_features(pm, X, [Xq])[0], _map_features(AtomMap, X, [Xq])[0]):
+        torch.testing.assert_close(a, b)
+    np.testing.assert_allclose(_atom_credit(pm, 0, len(X)).numpy(), _atom_credit(AtomMap, 0, len(X)).numpy())
+
+
+def test_map_score_of_a_trajectory(small_run):
+    run, X, y, Xq, yq = small_run
+    trajectory = dm.track(run, X, y=y, progress=False)
+    scores = point_scores(trajectory, X, y, X_test=Xq, y_test=yq, method="map", checkpoints="all")
+    assert scores.shape == (len(Xq), len(X)) and np.all(np.isfinite(scores))
+    importance = point_scores(trajectory, X, y, method="importance")
+    np.testing.assert_array_equal(importance, trajectory.importance[-1])
+
+
+# --------------------------------------------------------------------------- TracIn
+@pytest.mark.parametrize("backend", ["factorized", "captum"])
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_tracin_of_a_linear_model_matches_its_closed_form(backend, task):
+    pytest.importorskip("captum") if backend == "captum" else None
+    rng = np.random.default_rng(0)
+    X, Xq = rng.normal(size=(15, 4)), rng.normal(size=(5, 4))
+    networks = [dm.MLP([rng.normal(size=(3, 4))], [rng.normal(size=3)], ["identity"]) for _ in range(2)]
+    if task == "classification":
+        y, yq = np.arange(15) % 3, np.arange(5) % 3
+    else:
+        y, yq = rng.normal(size=(15, 3)), rng.normal(size=(5, 3))
+    run = _run_of(networks, [0, 10], task=task, classes=np.arange(3) if task == "classification" else None, lr=0.1)
+
+    def residual(net, A, labels):
+        out = A @ net.weights[0].T + net.biases[0]
+        if task == "classification":
+            p = np.exp(out - out.max(axis=1, keepdims=True))
+            return p / p.sum(axis=1, keepdims=True) - np.eye(3)[labels]
+        return 2 * (out - labels) / 3                       # d/d out of mean_k (out_k - y_k)²
+
+    expected = sum(0.5 * (residual(n, Xq, yq) @ residual(n, X, y).T) * (Xq @ X.T + 1) for n in networks)
+    self_expected = sum(0.5 * (residual(n, X, y) ** 2).sum(axis=1) * ((X * X).sum(axis=1) + 1) for n in networks)
+    assert np.allclose(checkpoint_weights([0, 10], 0.1, "all"), [0.5, 0.5])
+    got = point_scores(run, X, y, X_test=Xq, y_test=yq, method="tracin", checkpoints="all", backend=backend)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(point_scores(run, X, y, method="tracin", checkpoints="all", backend=backend),
+                               self_expected, rtol=1e-9, atol=1e-12)
+
+
+def test_checkpoint_weights():
+    steps = [0, 1, 3, 9]
+    np.testing.assert_allclose(checkpoint_weights(steps, 1.0, "last"), [0, 0, 0, 1])
+    np.testing.assert_allclose(checkpoint_weights(steps, 2.0, "all"), 2 * np.array([0.5, 1.5, 4.0, 3.0]))
+    np.testing.assert_allclose(checkpoint_weights(steps, 1.0, 2), [0, 0, 3.0, 3.0])
+    assert checkpoint_weights(steps, 1.0, "all").sum() == pytest.approx(9.0)      # every step counted once
+    with pytest.raises(ValueError, match="checkpoints"):
+        checkpoint_weights(steps, 1.0, "first")
+
+
+# --------------------------------------------------------------------------- inputs
+def test_errors_on_bad_input(small_run):
+    run, X, y, Xq, yq = small_run
+    with pytest.raises(ValueError, match="unknown method"):
+        point_scores(run, X, y, method="influence")
+    with pytest.raises(ValueError, match="unknown variant"):
+        point_scores(run, X, y, variant="pairs")
+    with pytest.raises(ValueError, match="together"):
+        point_scores(run, X, y, X_test=Xq)
+    with pytest.raises(ValueError, match="features"):
+        point_scores(run, X[:, :2], y)
+    with pytest.raises(ValueError, match="rows"):
+        point_scores(run, X, y[:-1])
+    with pytest.raises(ValueError, match="not trained on"):
+        point_scores(run, X, y, X_test=Xq, y_test=yq + 7)
+    with pytest.raises(TypeError, match="TrainRun or a dm.Trajectory"):
+        point_scores(run.model, X, y)
+    with pytest.raises(ValueError, match="backend"):
+        point_scores(run, X, y, method="tracin", backend="jax")
+    trajectory = dm.track(run, X, y=y, progress=False)
+    with pytest.raises(ValueError, match="TrainRun"):
+        point_scores(trajectory, X, y, method="tracin")
+    with pytest.raises(ValueError, match="fingerprint"):
+        point_scores(trajectory, X + 1, y)
+
+
+def test_same_seed_same_scores(small_run):
+    run, X, y, Xq, yq = small_run
+    for method in ("map", "random", "importance"):
+        a = point_scores(run, X, y, X_test=Xq, y_test=yq, method=method, seed=4)
+        b = point_scores(run, X, y, X_test=Xq, y_test=yq, method=method, seed=4)
+        np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- protocols
+def test_lds_and_auc_exact():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(4, 30))
+    masks = rng.random((20, 30)) < 0.5
+    actual = masks @ scores.T
+    np.testing.assert_allclose(lds(scores, masks, actual), 1.0)
+    np.testing.assert_allclose(lds(-scores, masks, actual), -1.0)
+    flipped = np.zeros(10, dtype=bool)
+    flipped[[2, 5]] = True
+    assert mislabel_auc(np.arange(10.0) * (~flipped) + 100 * flipped, flipped) == 1.0
+    assert mislabel_auc(np.ones(10), flipped) == 0.5
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    score = rng.normal(size=10)
+    assert mislabel_auc(score, flipped) == pytest.approx(sklearn_metrics.roc_auc_score(flipped, score))
+    with pytest.raises(ValueError, match="both"):
+        mislabel_auc(score, np.zeros(10, dtype=bool))
+
+
+def test_ranked_flip_and_agreement():
+    score = np.array([0.3, -1.0, 2.0, 0.0, 5.0])
+    np.testing.assert_array_equal(_ranked(score, 0.4, "top"), [2, 4])
+    np.testing.assert_array_equal(_ranked(score, 0.4, "bottom"), [1, 3])
+    noisy, flipped = _flip_labels(np.arange(100) % 4, 0.1, seed=0)
+    assert flipped.sum() == 10 and np.all(noisy[flipped] != (np.arange(100) % 4)[flipped])
+    assert np.all(noisy[~flipped] == (np.arange(100) % 4)[~flipped])
+    agreement = seed_agreement(np.arange(100.0), np.arange(100.0), top=50)
+    assert agreement["spearman"] == pytest.approx(1.0) and agreement["top50_overlap"] == 1.0
+
+
+def test_summarize_removal_pairs_by_seed():
+    rows = []
+    for seed in range(3):
+        rows.append({"method": "full", "side": "none", "fraction": 0.0, "seed": seed, "loss": 1.0 + seed, "metric": 1})
+        rows.append({"method": "random", "side": "random", "fraction": 0.1, "seed": seed, "loss": 1.1 + seed,
+                     "metric": 1})
+        for side, shift in (("top", 0.5), ("bottom", 0.0)):
+            rows.append({"method": "m", "side": side, "fraction": 0.1, "seed": seed,
+                         "loss": 1.0 + seed + shift + 0.01 * seed, "metric": 1})
+    (entry,) = summarize_removal(rows)
+    assert entry["top_minus_bottom"] == pytest.approx(0.51)
+    assert entry["top_minus_bottom_se"] == pytest.approx(0.01 / np.sqrt(3))
+    assert entry["top_minus_random"] == pytest.approx(0.41)
+
+
+def test_validate_end_to_end_small():
+    X, y = _blobs(60, 3)
+    Xq, yq = _blobs(20, 3, seed=2)
+    ds = dm.Dataset(X_train=X, y_train=y, X_test=Xq, y_test=yq, task="classification", name="blobs", n_classes=3)
+    methods = {"map": {"method": "map"}, "tracin": {"method": "tracin", "checkpoints": "all"},
+               "random": {"method": "random"}}
+    result = validate(ds, widths=(8,), epochs=2, batch_size=20, checkpoints=3, methods=methods, fractions=(0.1,),
+                      seeds=(0, 1), n_subsets=4, agreement_seeds=(1,))
+    assert {r["method"] for r in result.removal} == {"map", "tracin"}
+    assert len(result.removal_rows) == 2 * (1 + 1 + 2 * 2)
+    assert set(result.lds) == set(methods) and set(result.mislabel) == set(methods)
+    assert result.mislabel["map"]["n_flipped"] == 6
+    assert set(result.agreement) == {"map", "tracin"}
+    again = validate(ds, widths=(8,), epochs=2, batch_size=20, checkpoints=3, methods=methods, fractions=(0.1,),
+                     seeds=(0, 1), n_subsets=4, protocols=("removal",))
+    assert again.removal == result.removal                    # same seed, same result
+    with pytest.raises(ValueError, match="protocols"):
+        validate(ds, protocols=("loo",))
