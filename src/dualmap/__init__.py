@@ -27,7 +27,7 @@ _EXPORTS = {
     "DualmapWarning": ".swim", "SampledNetwork": ".swim", "SWIMClassifier": ".swim", "SWIMRegressor": ".swim",
     "sample_network": ".swim", "swim_constants": ".swim", "swim_neurons": ".swim",
     "TrainRun": ".train", "train": ".train",
-    "dynamics": None, "inverse": None, "metrics": None,
+    "attribution": None, "dynamics": None, "inverse": None, "metrics": None,
 }
 
 __all__ = sorted(_EXPORTS)
