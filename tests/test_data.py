@@ -98,3 +98,13 @@ def test_fashion_mnist_corrupt_file(tmp_path):
 def test_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         dm.load_dataset(**kwargs)
+
+
+def test_n_train_larger_than_the_split_or_below_the_classes_is_an_error_naming_n_train():
+    full = dm.load_dataset("wine")
+    with pytest.raises(ValueError, match=r"n_train=5000 is larger than the training split of 'wine' \(133 points"):
+        dm.load_dataset("wine", n_train=5000)
+    assert dm.load_dataset("wine", n_train=full.n_train).n_train == full.n_train       # exactly all: allowed
+    with pytest.raises(ValueError, match=r"n_train=2 is below the number of classes of 'wine' \(3\)"):
+        dm.load_dataset("wine", n_train=2)
+    assert dm.load_dataset("wine", n_train=full.n_train - 1).n_train == full.n_train - 1   # fewer left than classes

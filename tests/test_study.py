@@ -234,9 +234,20 @@ def test_atomic_files_get_ordinary_permissions(study_folder):
         assert (study_folder / name).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_datasets_command_lists_names(capsys):
+def test_datasets_command_lists_names_with_size_dimension_and_task(capsys):
     assert main(["datasets", "--json"]) == 0
-    assert "digits" in json.loads(capsys.readouterr().out)
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert (rows["digits"]["points"], rows["digits"]["dim"], rows["digits"]["task"]) == (
+        1797, 64, "classification (10 classes)")
+    assert rows["diabetes"]["task"] == "regression" and rows["wine"]["dim"] == 13
+    import dualmap as dm
+
+    for name in ("wine", "diabetes", "iris"):                  # the table matches what actually loads
+        ds = dm.load_dataset(name)
+        assert rows[name]["points"] == ds.n_train + len(ds.X_test) and rows[name]["dim"] == ds.n_features
+    assert main(["datasets"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("digits"))
+    assert line.split()[:3] == ["digits", "1797", "64"] and "classification" in line
 
 
 def test_two_dimensional_data_gets_pair_segments_and_an_inline_animation(tmp_path):
@@ -280,3 +291,222 @@ def test_redoing_a_stage_marks_the_stages_that_used_it_out_of_date(tmp_path):
     assert not (out / "trajectory.npz").exists()          # a stale trajectory is not resumed
     metrics = run_study(config, out, progress=False)       # the next run recomputes exactly those
     assert metrics["status"] == "complete" and {"convert", "track", "report"} <= set(metrics["stages"])
+
+
+# ---------------------------------------------------------------------------------------------- trust what is on disk
+TRACKED = dict(FAST, track={"enabled": True})
+
+
+def test_an_edited_config_yaml_is_refused_naming_the_keys_and_redo_recomputes(tmp_path, capsys):
+    out = tmp_path / "s"
+    run_study(validate_config(TRACKED), out, progress=False)
+    text = (out / "config.yaml").read_text()
+    assert "epochs: 2" in text
+    (out / "config.yaml").write_text(text.replace("epochs: 2", "epochs: 7", 1))
+    for argv in (["run", "--out", str(out), "--quiet"], ["report", str(out), "--quiet"]):
+        assert main(argv) == 2
+        error = capsys.readouterr().err
+        assert "config.yaml was edited after the study ran" in error
+        assert "train.epochs: 2 in metrics.json, 7 in config.yaml" in error and "--redo" in error
+    assert main(["run", "--out", str(out), "--quiet", "--redo"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "complete" and metrics["config"]["train"]["epochs"] == 7
+    assert metrics["config_hash"] == config_hash(load_config(out / "config.yaml"))
+    assert len(np.load(out / "train_run.npz")["history_epoch"]) == 7
+
+
+@pytest.mark.parametrize("damage, name, rerun", [
+    ("truncate", "pairmap.npz", ["convert", "report"]),
+    ("random", "train_run.npz", ["train", "convert", "track", "report"]),
+    ("delete", "trajectory.npz", ["track", "report"]),
+    ("swap", "pairmap.npz", ["convert", "report"]),            # a valid PairMap, but not the one convert wrote
+    ("kind", "sampled_network.npz", ["sample", "report"]),     # another kind of archive under the name
+])
+def test_resume_verifies_every_finished_stage_and_reruns_a_bad_one_and_what_used_it(tmp_path, capsys, damage, name,
+                                                                                     rerun):
+    out = tmp_path / "s"
+    run_study(validate_config(TRACKED), out, progress=False)
+    path = out / name
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "random":
+        path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
+    elif damage == "delete":
+        path.unlink()
+    elif damage == "swap":
+        path.write_bytes((out / "sampled_pairs.npz").read_bytes())
+    else:
+        path.write_bytes((out / "train_run.npz").read_bytes())
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.npz") if p.name != name}
+    assert main(["run", "--out", str(out)]) == 0
+    error = capsys.readouterr().err
+    assert f"{name} " in error and f"stage {rerun[0]} is recomputed" in error
+    for stage in rerun:
+        assert f"{stage}: already done" not in error and f"] {stage} …" in error
+    for stage in {"sample", "train", "convert", "track"} - set(rerun):
+        assert f"{stage}: already done, kept (files verified)" in error
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "complete"
+    study = Study.open(out, progress=False)
+    assert study.verify() == {}                          # what is on disk now is what metrics.json records
+    untouched = {"sample": ["sampled_network.npz", "sampled_pairs.npz"], "train": ["train_run.npz"],
+                 "convert": ["pairmap.npz"], "track": ["trajectory.npz"]}
+    for stage, files in untouched.items():
+        for file in files:
+            if stage not in rerun and file in before:
+                assert (out / file).stat().st_mtime_ns == before[file], file
+
+
+def test_a_deleted_trajectory_is_recomputed_and_drawn_again(tmp_path, capsys):
+    out = tmp_path / "s"
+    run_study(validate_config(dict(SMALL, refine={"enabled": False})), out, progress=False)
+    (out / "trajectory.npz").unlink()
+    (out / "figures" / "trajectory_curves.png").unlink()
+    metrics = run_study(validate_config(dict(SMALL, refine={"enabled": False})), out, progress=False)
+    assert metrics["status"] == "complete" and "track" in metrics["stages"]
+    assert (out / "figures" / "trajectory_curves.png").exists()
+    assert "figures/trajectory_curves.png" in metrics["stages"]["report"]["figures"]
+
+
+def test_out_refuses_foreign_content_a_file_and_a_sweep_folder(tmp_path, capsys):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "metrics.json").write_text('{"mine": 1}')
+    assert main(["run", "--config", _write(tmp_path / "f.yaml", FAST), "--out", str(foreign), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "is not empty and was not written by dualmap as a study (it holds metrics.json)" in error
+    assert (foreign / "metrics.json").read_text() == '{"mine": 1}' and len(list(foreign.iterdir())) == 1
+
+    from dualmap.study.sweep import run_sweep
+
+    sweep = tmp_path / "sweep"
+    run_sweep({"base": FAST, "grid": {"seed": [0]}}, sweep, scheduler="synchronous", progress=False)
+    assert main(["run", "--config", _write(tmp_path / "f.yaml", FAST), "--out", str(sweep), "--quiet"]) == 2
+    assert "holds a dualmap sweep (1 grid(s)), not a study" in capsys.readouterr().err
+    study = tmp_path / "study"
+    run_study(validate_config(FAST), study, progress=False, stages=["sample"])
+    assert main(["sweep", _write(tmp_path / "g.yaml", {"grid": {"seed": [0]}}), "--out", str(study)]) == 2
+    assert "holds a dualmap study" in capsys.readouterr().err
+    marker = json.loads((study / ".dualmap.json").read_text())
+    assert marker["kind"] == "study" and marker["config_hash"] == config_hash(validate_config(FAST))
+
+
+def _one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    return lines[0]
+
+
+def test_file_system_problems_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    config = _write(tmp_path / "fast.yaml", FAST)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    assert main(["run", "--config", config, "--out", str(a_file), "--quiet"]) == 2
+    assert "is a file, not a folder" in _one_error_line(capsys)
+    assert main(["run", "--config", str(tmp_path), "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "is a folder, not a YAML configuration file" in _one_error_line(capsys)
+
+    study = tmp_path / "study"
+    run_study(validate_config(FAST), study, progress=False)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path).startswith(str(tmp_path)) and
+                        mode & os.W_OK else real_access(path, mode))       # read-only, also for root
+    assert main(["report", str(study), "--quiet"]) == 2
+    assert "is read-only (permission denied)" in _one_error_line(capsys)
+    assert main(["run", "--config", config, "--out", str(tmp_path / "new"), "--quiet"]) == 2
+    assert "is read-only (permission denied)" in _one_error_line(capsys)
+    monkeypatch.undo()
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(study / "metrics.json"))
+
+    monkeypatch.setattr(Study, "run", denied)                              # any OSError deeper down
+    assert main(["report", str(study), "--quiet"]) == 2
+    assert _one_error_line(capsys) == f"dualmap report: error: Permission denied: {study / 'metrics.json'}"
+    monkeypatch.undo()
+
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    grid = _write(tmp_path / "grid.yaml", {"base": FAST, "grid": {"seed": [0]}})
+    assert main(["sweep", grid, "--out", str(tmp_path / "sw"), "--scheduler", "tcp://127.0.0.1:1", "--quiet"]) == 2
+    assert "needs dask.distributed, which is not installed" in _one_error_line(capsys)
+
+
+# ---------------------------------------------------------------------------------------------- input never ignored
+def test_dataset_problems_fail_before_any_folder_is_created(tmp_path, capsys):
+    cases = [(["--dataset", "digits", "--set", "dataset.options.dim=3"],
+              "dataset.options: Value error, options ['dim'] do not apply to 'digits'; it takes no options"),
+             (["--dataset", "wine", "--set", "dataset.n_train=5000"],
+              "n_train=5000 is larger than the training split of 'wine' (133 points"),
+             (["--dataset", "digits", "--set", "dataset.n_train=5"],
+              "n_train=5 is below the number of classes of 'digits' (10)")]
+    for argv, message in cases:
+        assert main(["run", *argv, "--out", str(tmp_path / "never"), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert message.replace("Value error, ", "") in err, err
+        assert "train_size" not in err and not (tmp_path / "never").exists()
+    assert main(["run", "--dataset", "barron", "--set", "dataset.options.dimension=3", "--print-config"]) == 2
+    assert "allowed: dim, n_samples" in capsys.readouterr().err
+
+
+def test_duplicate_yaml_keys_are_an_error(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("train:\n  epochs: 3\n  lr: 0.01\n  epochs: 100\n")
+    with pytest.raises(ConfigError, match=r"found the key 'epochs' twice \(first on line 2\)"):
+        load_config(path)
+    from dualmap.study.sweep import expand_grid
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("grid:\n  seed: [0, 1]\n  seed: [2]\n")
+    with pytest.raises(ConfigError, match="found the key 'seed' twice"):
+        expand_grid(grid)
+
+
+def test_a_bad_section_lists_the_allowed_ones(capsys):
+    assert main(["run", "--set", "trian.epochs=3", "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert "'trian' is not a configuration section; allowed sections here: dataset, network, sample, train" in err
+
+
+def test_a_diverging_training_run_is_a_warning():
+    from dualmap.study.pipeline import training_warnings
+
+    assert training_warnings([2.0, 1.0, 0.5], np.log(10)) == []
+    (warning,) = training_warnings([2.0, 1e6, 1e12], np.log(10), lr=0.5)
+    assert warning.startswith("training diverged: the final training loss 1e+12 is") and "train.lr (now 0.5)" in warning
+    (warning,) = training_warnings([0.01, 0.001, 0.05], 1.0)
+    assert warning.startswith("training blew up") and "epoch 2" in warning
+    assert training_warnings([1.0, float("nan")], 1.0)[0] == "training diverged: the final training loss is nan"
+
+
+def test_a_diverging_study_says_so_in_metrics_and_on_stderr(tmp_path, capsys):
+    config = validate_config(dict(FAST, train={"epochs": 3, "checkpoints": 2, "lr": 100.0, "optimizer": "adam"}))
+    metrics = run_study(config, tmp_path / "s", progress=False, stages=["train"])
+    record = metrics["stages"]["train"]
+    assert np.isfinite(record["train_loss"]) and record["train_loss"] > 100      # finite, and far off
+    (warning,) = record["warnings"]
+    assert warning.startswith("training diverged: the final training loss") and "lower train.lr (now 100)" in warning
+    assert "warning: training diverged" in capsys.readouterr().err                 # even with progress off
+
+
+def test_figures_are_written_atomically(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from dualmap.report._common import plt, save_figures
+
+    fig = plt.figure()
+    fig.gca().plot([0, 1], [0, 1])
+    (path,) = save_figures({"line": fig}, tmp_path, dpi=30)
+    good = path.read_bytes()
+
+    def broken_savefig(self, handle, **kwargs):
+        handle.write(b"\x89PNG half an image")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", broken_savefig)
+    fig = plt.figure()
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_figures({"line": fig}, tmp_path, dpi=30)
+    assert path.read_bytes() == good and sorted(p.name for p in tmp_path.iterdir()) == ["line.png"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dualmap.study.config import ConfigError
+from dualmap.study.folder import FolderError
 from dualmap.study.sweep import expand_grid, run_sweep
 
 # a real study in a few seconds (the tests of the pipeline use the same one)
@@ -277,17 +278,115 @@ def test_table_columns_files_and_parquet_fallback(tmp_path, monkeypatch):
 
 
 def test_figures_are_skipped_when_the_width_does_not_vary(tmp_path):
-    result = run_sweep({"grid": {"network.width": [8, 16]}}, tmp_path, runner=fake_runner,
-                       scheduler="synchronous", progress=False)
-    assert (tmp_path / "figures" / "r2_map_vs_width.png").exists()
-    # another grid in the same folder: no width axis, so no figures, and the earlier grid's are removed
     result = run_sweep({"grid": {"seed": [0, 1]}}, tmp_path, runner=fake_runner, scheduler="synchronous",
                        progress=False)
-    assert result.figures == [] and list((tmp_path / "figures").iterdir()) == []
+    assert result.figures == [] and not (tmp_path / "figures" / "r2_map_vs_width.png").exists()
     assert any("width does not vary" in note for note in result.notes)
-    assert [row["seed"] for row in _rows(result.csv)] == ["0", "1"]      # this grid's runs only
+    assert [row["seed"] for row in _rows(result.csv)] == ["0", "1"]
+
+
+def test_another_grid_is_refused_unless_merged_and_then_the_tables_cover_both(tmp_path):
+    first = run_sweep({"grid": {"network.width": [8, 16]}}, tmp_path, runner=fake_runner,
+                      scheduler="synchronous", progress=False)
+    grid_text = (tmp_path / "grid.yaml").read_text()
+    table = (tmp_path / "sweep.csv").read_text()
+    with pytest.raises(FolderError, match=r"holds a sweep of another grid \(grid\.yaml\); run with --merge"):
+        run_sweep({"grid": {"seed": [0, 1]}}, tmp_path, runner=fake_runner, scheduler="synchronous", progress=False)
+    assert (tmp_path / "grid.yaml").read_text() == grid_text and (tmp_path / "sweep.csv").read_text() == table
+    assert len(_calls(tmp_path)) == 2                      # nothing ran
+
+    merged = run_sweep({"grid": {"seed": [0, 1]}}, tmp_path, runner=fake_runner, scheduler="synchronous",
+                       progress=False, merge=True)
+    assert (tmp_path / "grid.yaml").read_text() == grid_text          # the first grid is kept
+    assert len(list(tmp_path.glob("grid-*.yaml"))) == 1
+    hashes = [row["config_hash"] for row in _rows(merged.csv)]
+    assert hashes[:2] == [row["config_hash"] for row in merged.table[:2]] and len(hashes) == 4
+    assert {row["config_hash"] for row in first.table} <= set(hashes)  # the earlier runs stay in the table
+    assert merged.finished == 2 and len(_calls(tmp_path)) == 4
+    # the same grid again is a resume, not a new grid
+    again = run_sweep({"grid": {"network.width": [8, 16]}}, tmp_path, runner=fake_runner,
+                      scheduler="synchronous", progress=False)
+    assert (again.finished, again.skipped) == (0, 2) and len(_rows(again.csv)) == 4
+
+
+def test_a_sweep_refuses_foreign_folders_and_a_running_sweep(tmp_path):
+    from dualmap.study.folder import hold_lock
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "metrics.json").write_text("{}")
+    with pytest.raises(FolderError, match="is not empty and was not written by dualmap as a sweep"):
+        run_sweep({"grid": {"seed": [0]}}, foreign, runner=fake_runner, scheduler="synchronous", progress=False)
+    assert (foreign / "metrics.json").read_text() == "{}" and sorted(p.name for p in foreign.iterdir()) == [
+        "metrics.json"]
+
+    busy = tmp_path / "busy"
+    run_sweep({"grid": {"seed": [0]}}, busy, runner=fake_runner, scheduler="synchronous", progress=False)
+    with hold_lock(busy, "another dualmap sweep"):       # as a second process running in the folder holds it
+        with pytest.raises(FolderError, match=r"is in use: another dualmap sweep \(pid \d+"):
+            run_sweep({"grid": {"seed": [0]}}, busy, runner=fake_runner, scheduler="synchronous", progress=False)
+    run_sweep({"grid": {"seed": [0]}}, busy, runner=fake_runner, scheduler="synchronous", progress=False)  # free
 
 
 def test_workers_must_be_a_positive_int(tmp_path):
     with pytest.raises(ValueError, match="workers must be an int >= 1; got 0"):
         run_sweep({"grid": {"seed": [0]}}, tmp_path, workers=0, runner=fake_runner)
+
+
+def sleeping_runner(config, out, *, progress=True):
+    """Writes this worker's pid next to the sweep folder, then works for a minute (a long study)."""
+    import time
+
+    (Path(out).parents[1] / f"worker-{os.getpid()}.pid").write_text(str(os.getpid()))
+    time.sleep(60)
+    return fake_runner(config, out)
+
+
+_SWEEP_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_sweep import sleeping_runner
+from dualmap.study.sweep import run_sweep
+run_sweep({{"grid": {{"seed": [0, 1, 2]}}}}, {out!r}, workers=1, runner=sleeping_runner, progress=False,
+          scheduler={scheduler!r})
+"""
+
+
+@pytest.mark.parametrize("scheduler, signal_name", [(None, "SIGKILL"), (None, "SIGTERM"), ("processes", "SIGKILL")])
+def test_workers_die_with_the_sweep(tmp_path, scheduler, signal_name):
+    """A sweep killed with SIGKILL or SIGTERM takes its worker processes (and dask's nannies) with it."""
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    script = _SWEEP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path / "sweep"), scheduler=scheduler)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = []
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("sweep/worker-*.pid")) and time.monotonic() < deadline:
+            assert parent.poll() is None, "the sweep exited before its worker started"
+            time.sleep(0.2)
+        (pid_file,) = tmp_path.glob("sweep/worker-*.pid")
+        worker = int(pid_file.read_text())
+        children = [child.pid for child in psutil.Process(parent.pid).children(recursive=True)]
+        assert worker in children
+        parent.send_signal(getattr(signal, signal_name))
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        alive = children
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in alive if psutil.pid_exists(pid)
+                     and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+            time.sleep(0.3)
+        assert alive == [], f"still running after the sweep was killed with {signal_name}: {alive}"
+    finally:                       # never leave this test's own processes behind, whatever failed
+        if parent.poll() is None:
+            parent.kill()
+        for pid in children:
+            try:
+                psutil.Process(pid).kill()
+            except psutil.Error:
+                pass

@@ -28,6 +28,9 @@ configuration: a YAML file with the sections seed, device, dataset, network, sam
 refine, report (docs/reading-the-report.md lists every key); anything left out takes its default, and
 'dualmap run --print-config' shows the resolved configuration."""
 
+#: ``--full-comparison``: every initialisation, three seeds (the default study compares fewer, to stay quick)
+_FULL_INITS = ("he", "xavier", "swim", "uniform", "random")
+
 _STAGE_HELP = {
     "sample": "sample a SWIM network (readout by ridge regression) and score it",
     "train": "train the same architecture by gradient descent, with checkpoints",
@@ -61,6 +64,11 @@ def _build_parser() -> argparse.ArgumentParser:
                                           "resumes after the stages already finished.")
     _add_study_options(run, out_default=True)
     run.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
+    run.add_argument("--redo", action="store_true", help="recompute every stage (also after editing the folder's "
+                                                           "config.yaml)")
+    run.add_argument("--full-comparison", action="store_true",
+                     help="the full inverse comparison: inits " + ", ".join(_FULL_INITS) + " × seeds 0, 1, 2 "
+                          "(the default compares he, swim and random with one seed)")
 
     for stage, text in _STAGE_HELP.items():
         command = commands.add_parser(stage, help=text, description=text.capitalize() + ". Reads and writes the "
@@ -86,6 +94,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, help="sweep folder (default: the grid file's name without .yaml)")
     sweep.add_argument("--scheduler", help="address of a running Dask scheduler (default: a LocalCluster)")
     sweep.add_argument("--workers", type=int, default=2, help="workers of the LocalCluster (default: 2)")
+    sweep.add_argument("--merge", action="store_true", help="add this grid's runs to a sweep folder that holds "
+                                                            "another grid (the tables then cover both)")
     sweep.add_argument("--quiet", action="store_true")
     sweep.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     return parser
@@ -121,6 +131,8 @@ def _config_from_args(args):
         overrides["dataset.name"] = args.dataset
     if args.seed is not None:
         overrides["seed"] = args.seed
+    if getattr(args, "full_comparison", False):
+        overrides.update({"refine.inits": list(_FULL_INITS), "refine.seeds": [0, 1, 2], "refine.enabled": True})
     return apply_overrides(config, overrides) if overrides else config
 
 
@@ -128,16 +140,18 @@ def _study_for(args, *, out_default: bool):
     from .study import Study
     from .study.config import config_hash
 
-    given = args.config or args.dataset or args.overrides or args.seed is not None
+    redo = getattr(args, "redo", False)
+    given = (args.config or args.dataset or args.overrides or args.seed is not None
+             or getattr(args, "full_comparison", False))
     if args.out is not None and (args.out / "config.yaml").exists() and not given:
-        return Study.open(args.out, progress=not args.quiet)
+        return Study.open(args.out, progress=not args.quiet, redo=redo)
     config = _config_from_args(args)
     out = args.out
     if out is None:
         if not out_default:
             raise ValueError(f"dualmap {args.command} needs --out DIR (a study folder)")
         out = Path("dualmap-runs") / f"{config.dataset.name}-{config_hash(config)[:8]}"
-    return Study.create(config, out, progress=not args.quiet)
+    return Study.create(config, out, progress=not args.quiet, redo=redo)
 
 
 def _print_headline(study) -> None:
@@ -188,7 +202,8 @@ def _sweep_command(args) -> int:
     from .study.sweep import run_sweep
 
     out = args.out or args.grid.with_suffix("")
-    result = run_sweep(args.grid, out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+    result = run_sweep(args.grid, out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
+                       merge=args.merge)
     summary = {"out": str(out), "backend": result.backend, "finished": result.finished, "skipped": result.skipped,
                "failed": result.failed, "csv": str(result.csv), "parquet": str(result.parquet) if result.parquet else None}
     if args.json:
@@ -199,22 +214,51 @@ def _sweep_command(args) -> int:
     return 1 if result.failed else 0
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message on one line (multi-line configuration errors keep their lines, indented)."""
+    return str(exc) if isinstance(exc, (ValueError,)) and "\n  " in str(exc) else " ".join(str(exc).split())
+
+
+def _datasets_command(args) -> int:
+    from .data import dataset_info
+
+    rows = dataset_info()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'name':14s} {'points':>7s} {'dim':>5s}  {'task':28s} notes")
+    for row in rows:
+        note = row["note"] + ("" if row["available"] else "  [not installed: apt-get install dataset-fashion-mnist]")
+        print(f"{row['name']:14s} {row['points']:7d} {row['dim']:5d}  {row['task']:28s} {note}")
+    return 0
+
+
+def _limited_threads():
+    """No more BLAS/OpenMP threads than the cores this process may use (see dualmap._threads)."""
+    from ._threads import limit_threads
+
+    return limit_threads()
+
+
 def main(argv=None) -> int:
     """Entry point of the ``dualmap`` command; returns the exit status (0 ok, 1 failed runs, 2 bad input)."""
     args = _build_parser().parse_args(argv)
     if args.command == "datasets":
-        import dualmap as dm
-
-        names = dm.list_datasets()
-        print(json.dumps(names) if args.json else "\n".join(names))
-        return 0
+        return _datasets_command(args)
     from ._io import CorruptFileError
     from .study import ConfigError, StudyError
+    from .study.folder import FolderError
 
     try:
-        return _sweep_command(args) if args.command == "sweep" else _run_command(args)
-    except (ConfigError, StudyError, CorruptFileError, FileNotFoundError, ValueError, TypeError) as exc:
-        print(f"dualmap {args.command}: error: {exc}", file=sys.stderr)
+        with _limited_threads():
+            return _sweep_command(args) if args.command == "sweep" else _run_command(args)
+    except (ConfigError, StudyError, FolderError, CorruptFileError, FileNotFoundError, ValueError, TypeError,
+            ImportError) as exc:
+        print(f"dualmap {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:              # permission denied, a file where a folder should be, a full disk, ...
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"dualmap {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"dualmap {args.command}: interrupted; finished stages are kept and a re-run resumes after them",

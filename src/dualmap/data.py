@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Dataset", "load_dataset", "list_datasets", "FASHION_MNIST_DIR"]
+__all__ = ["Dataset", "load_dataset", "list_datasets", "dataset_info", "FASHION_MNIST_DIR", "DATASET_OPTIONS"]
 
 #: Where Debian's ``dataset-fashion-mnist`` package installs the IDX files.
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -89,6 +89,35 @@ _SKLEARN = {
 }
 _SYNTHETIC = ("barron", "log2d", "sincos2d")
 
+#: the loader options each data set accepts (``load_dataset(name, **options)``)
+DATASET_OPTIONS = {"barron": ("dim", "n_samples"), "log2d": ("n_samples",), "sincos2d": ("n_samples",)}
+
+#: size (points, before the split), input dimension and task of each set, without loading it
+_INFO = {
+    "digits": (1797, 64, "classification (10 classes)", "8×8 images, scikit-learn"),
+    "breast_cancer": (569, 30, "classification (2 classes)", "scikit-learn"),
+    "wine": (178, 13, "classification (3 classes)", "scikit-learn"),
+    "iris": (150, 4, "classification (3 classes)", "scikit-learn"),
+    "diabetes": (442, 10, "regression", "scikit-learn"),
+    "fashion_mnist": (70000, 784, "classification (10 classes)", "28×28 images, Debian dataset-fashion-mnist; "
+                      "fixed 60 000 / 10 000 split"),
+    "barron": (20000, 5, "regression", "synthetic; options dim (default 5), n_samples"),
+    "log2d": (2000, 2, "regression", "synthetic; option n_samples"),
+    "sincos2d": (2000, 2, "regression (2 outputs)", "synthetic; option n_samples"),
+}
+
+
+def dataset_info() -> list[dict]:
+    """One row per data set: ``name``, ``points``, ``dim``, ``task``, ``note``, ``available`` — nothing is loaded."""
+    rows = []
+    for name in list_datasets():
+        points, dim, task, note = _INFO[name]
+        available = name != "fashion_mnist" or any(
+            (FASHION_MNIST_DIR / f"train-images-idx3-ubyte{suffix}").exists() for suffix in (".gz", ""))
+        rows.append({"name": name, "points": points, "dim": dim, "task": task, "note": note,
+                     "available": available})
+    return rows
+
 
 def list_datasets() -> list[str]:
     """Names accepted by :func:`load_dataset`."""
@@ -137,7 +166,7 @@ def load_dataset(name: str, *, seed: int = 0, standardize: bool = True, n_train:
         raise ValueError(f"unknown data set {name!r}; available: {list_datasets()}")
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be in (0, 1); got {test_size}")
-    allowed_options = {"barron": {"dim", "n_samples"}, "log2d": {"n_samples"}, "sincos2d": {"n_samples"}}
+    allowed_options = {key: set(value) for key, value in DATASET_OPTIONS.items()}
     unknown = set(options) - allowed_options.get(name, set())
     if unknown:
         raise TypeError(f"load_dataset({name!r}) got unknown options {sorted(unknown)}; "
@@ -159,8 +188,16 @@ def load_dataset(name: str, *, seed: int = 0, standardize: bool = True, n_train:
         X_train, X_test, y_train, y_test = _split(X, y, task, test_size, rng)
 
     if n_train is not None:
-        if not isinstance(n_train, (int, np.integer)) or not 2 <= n_train:
+        if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or not 2 <= n_train:
             raise ValueError(f"n_train must be an int >= 2; got {n_train!r}")
+        if n_train > len(X_train):
+            raise ValueError(f"n_train={n_train} is larger than the training split of {name!r} ({len(X_train)} "
+                             f"points with test_size={test_size}); leave n_train out to use all of them")
+        if task == "classification":
+            classes = len(np.unique(y_train))
+            if n_train < classes:
+                raise ValueError(f"n_train={n_train} is below the number of classes of {name!r} ({classes}); a "
+                                 f"stratified subsample needs at least one point per class")
         if n_train < len(X_train):
             keep = _subsample(y_train, n_train, task, rng)
             X_train, y_train = X_train[keep], y_train[keep]
@@ -261,8 +298,9 @@ def _split(X, y, task, test_size, rng):
 
 
 def _subsample(y, n_train, task, rng):
-    """Indices of a seeded subset of ``n_train`` rows (stratified for classification), in sorted order."""
-    if task == "classification":
+    """Indices of a seeded subset of ``n_train`` rows (stratified for classification, unless fewer points than
+    classes are left out), in sorted order."""
+    if task == "classification" and len(y) - n_train >= len(np.unique(y)):
         from sklearn.model_selection import train_test_split
 
         keep, _ = train_test_split(np.arange(len(y)), train_size=n_train, stratify=y,

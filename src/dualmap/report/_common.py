@@ -10,7 +10,7 @@ matplotlib.use("Agg")   # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["median_band", "save_figures"]
+__all__ = ["median_band", "save_figures", "save_animation"]
 
 
 def median_band(ax, x, values, **line_options):
@@ -23,13 +23,42 @@ def median_band(ax, x, values, **line_options):
 
 
 def save_figures(figures: dict, out_dir, dpi: int) -> list[Path]:
-    """Write ``{name: figure}`` as ``out_dir/name.png``, close them, and return the paths."""
+    """Write ``{name: figure}`` as ``out_dir/name.png`` atomically (a complete new image or the old one, never
+    half a file), close them, and return the paths."""
+    from .._io import atomic_open
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, fig in figures.items():
-        path = out_dir / f"{name}.png"
-        fig.savefig(path, dpi=dpi)
-        plt.close(fig)
-        paths.append(path)
+    try:
+        for name, fig in figures.items():
+            path = out_dir / f"{name}.png"
+            with atomic_open(path, "wb") as handle:
+                fig.savefig(handle, dpi=dpi, format="png")
+            paths.append(path)
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
     return paths
+
+
+def save_animation(animation, path, writer) -> Path:
+    """``animation.save`` to a temporary file next to ``path``, then renamed onto it (atomic)."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        animation.save(tmp, writer=writer)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

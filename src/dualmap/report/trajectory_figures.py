@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.collections import LineCollection
 
-from ._common import save_figures
+from ._common import save_animation, save_figures
 
 __all__ = ["plot_importance_heatmap", "plot_top_images", "plot_pairs_2d", "animate_pairs_2d",
            "plot_trajectory_curves", "trajectory_figures", "guess_image_shape"]
@@ -135,10 +135,10 @@ def animate_pairs_2d(trajectory, path, *, layer: int = 0, fps: int = 4):
         return lines, title
 
     animation = FuncAnimation(fig, frame, frames=trajectory.n_checkpoints, blit=False)
-    path = Path(path)
-    animation.save(path, writer=PillowWriter(fps=fps))
-    plt.close(fig)
-    return path
+    try:
+        return save_animation(animation, path, PillowWriter(fps=fps))
+    finally:
+        plt.close(fig)
 
 
 def plot_trajectory_curves(trajectory):

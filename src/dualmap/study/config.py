@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-__all__ = ["ConfigError", "StudyConfig", "load_config", "config_hash", "dump_config", "apply_overrides"]
+__all__ = ["ConfigError", "StudyConfig", "load_config", "config_hash", "dump_config", "apply_overrides", "config_diff"]
 
 
 class ConfigError(ValueError):
@@ -47,6 +47,21 @@ class DatasetSection(_Section):
         if name not in list_datasets():
             raise ValueError(f"unknown data set {name!r}; allowed: {', '.join(list_datasets())}")
         return name
+
+    @field_validator("options")
+    @classmethod
+    def _options_of_this_set(cls, options: dict, info: ValidationInfo) -> dict:
+        from ..data import DATASET_OPTIONS
+
+        name = info.data.get("name")
+        if name is None:                       # the name itself was invalid; that error is reported
+            return options
+        allowed = DATASET_OPTIONS.get(name, ())
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ValueError(f"options {unknown} do not apply to {name!r}; "
+                             + (f"allowed: {', '.join(allowed)}" if allowed else "it takes no options"))
+        return options
 
 
 class NetworkSection(_Section):
@@ -186,7 +201,26 @@ def validate_config(data: dict | None, *, source: str = "") -> StudyConfig:
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1's safe loader, but ``1e-3`` and ``3E+4`` read as floats (YAML 1.1 needs a dot: ``1.0e-3``)."""
+    """YAML 1.1's safe loader, but ``1e-3`` and ``3E+4`` read as floats (YAML 1.1 needs a dot: ``1.0e-3``), and
+    a key given twice in one mapping is an error (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+            seen = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:
+                    continue                     # the base class reports unhashable keys
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"found the key {key!r} twice (first on line {seen[key] + 1}); the second would silently "
+                        "replace the first", key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -204,6 +238,9 @@ def load_config(path) -> StudyConfig:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such configuration file: {path}")
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a YAML configuration file (to use a study folder's "
+                          f"configuration, pass {path / 'config.yaml'} or --out {path})")
     try:
         data = parse_yaml(path.read_text())
     except yaml.YAMLError as exc:
@@ -219,7 +256,9 @@ def apply_overrides(config: StudyConfig, overrides: dict[str, Any]) -> StudyConf
         *sections, key = dotted.split(".")
         for section in sections:
             if not isinstance(target.get(section), dict):
-                raise ConfigError(f"{dotted}: {section!r} is not a configuration section")
+                allowed = [key for key, value in target.items() if isinstance(value, dict)]
+                raise ConfigError(f"--set {dotted}: {section!r} is not a configuration section; "
+                                  f"allowed sections here: {', '.join(allowed)}")
             target = target[section]
         target[key] = value
     return validate_config(data, source=" (after overrides)")
@@ -239,3 +278,21 @@ def config_hash(config: StudyConfig) -> str:
     """A short, stable fingerprint of the resolved configuration (16 hex digits of SHA-256)."""
     canonical = json.dumps(resolved(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value and key != "options":
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_diff(before, after, before_label: str = "before", after_label: str = "after") -> list[str]:
+    """The dotted keys whose values differ, as ``"train.epochs: 100 before, 7 after"`` lines."""
+    a = _flatten(before if isinstance(before, dict) else resolved(before))
+    b = _flatten(after if isinstance(after, dict) else resolved(after))
+    return [f"{key}: {json.dumps(a.get(key))} {before_label}, {json.dumps(b.get(key))} {after_label}"
+            for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]

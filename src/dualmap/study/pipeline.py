@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._io import CorruptFileError, json_default, write_text_atomic
-from .config import StudyConfig, config_hash, dump_config, load_config
+from .config import StudyConfig, config_diff, config_hash, dump_config, load_config, resolved
+from .folder import FolderError, check_writable, claim, hold_lock, read_marker, write_marker
 
 __all__ = ["STAGES", "Study", "run_study", "provenance"]
 
@@ -45,13 +46,67 @@ STAGE_FILES = {
     "report": (),
 }
 
+#: the kind each file must hold (the header of a dualmap archive; the JSON layout of the comparison)
+FILE_KINDS = {"sampled_network.npz": "MLP", "sampled_pairs.npz": "PairMap", "train_run.npz": "TrainRun",
+              "pairmap.npz": "PairMap", "trajectory.npz": "Trajectory", "inverse_comparison.json": "InitComparison",
+              ".png": "png", ".gif": "gif", ".html": "html"}
+
 #: what each stage needs done first
 REQUIRES = {"sample": (), "train": (), "convert": ("train",), "track": ("train",), "refine": (),
             "report": ("sample", "train", "convert")}
 
+#: what a stage uses when it is there (redoing one of these makes the stage out of date too)
+USES = {"report": ("track", "refine")}
+
 
 class StudyError(RuntimeError):
     """A study folder cannot be used as asked (another configuration, a missing earlier stage)."""
+
+
+def file_kind(path: Path) -> str:
+    """What ``path`` holds, read from the file itself; a CorruptFileError when it cannot be read."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        import zipfile
+
+        import numpy as np
+
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                meta = json.loads(str(archive["__meta__"]))
+            return str(meta["kind"])
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
+            raise CorruptFileError(f"is not a readable dualmap file (truncated or corrupt): {exc}") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptFileError(f"is not readable JSON (truncated or corrupt): {exc}") from None
+        if isinstance(data, dict) and {"rows", "curves", "config"} <= set(data):
+            return "InitComparison"
+        raise CorruptFileError("is JSON but not an InitComparison (no rows/curves/config)")
+    signatures = {".png": b"\x89PNG\r\n\x1a\n", ".gif": b"GIF8", ".html": b"<!DOCTYPE html>"}
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    expected = signatures.get(path.suffix)
+    if expected is None or not head.startswith(expected):
+        raise CorruptFileError(f"is not a {path.suffix[1:]} file")
+    return path.suffix[1:]
+
+
+def file_record(path: Path) -> dict:
+    """``{"kind", "sha256", "bytes"}`` of a file a stage wrote (recorded in metrics.json under ``files``)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"kind": file_kind(path), "sha256": digest.hexdigest(), "bytes": Path(path).stat().st_size}
+
+
+def _expected_kind(name: str) -> str:
+    return FILE_KINDS.get(name) or FILE_KINDS.get(Path(name).suffix, "")
 
 
 def provenance(config: StudyConfig) -> dict:
@@ -67,10 +122,15 @@ def provenance(config: StudyConfig) -> dict:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
+    import os
+
     import torch
 
+    from .._threads import thread_report
+
     return {"versions": versions, "seed": config.seed, "device": str(resolve_device(config.device)),
-            "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+            "torch_threads": torch.get_num_threads(), "threads": thread_report(),
+            "threads_chosen": os.environ.get("DUALMAP_THREADS_CHOSEN"), "platform": platform.platform(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])}
 
@@ -92,35 +152,56 @@ class Study:
     config: StudyConfig
     metrics: dict = field(default_factory=dict)
     progress: bool = True
+    invalid: dict = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ folders
     @classmethod
-    def create(cls, config: StudyConfig, out, *, progress: bool = True) -> "Study":
-        """Start a study in ``out``, or resume the one there if it has the same resolved configuration."""
+    def create(cls, config: StudyConfig, out, *, progress: bool = True, redo: bool = False) -> "Study":
+        """Start a study in ``out``, or resume the one there if it has the same resolved configuration.
+
+        ``out`` must be new, empty, or a study folder: a file, a sweep folder or a folder of other files is
+        refused (:class:`~dualmap.study.folder.FolderError`), and so is a study of another configuration.
+        """
         out = Path(out)
+        dataset = _load_dataset(config)          # a data set the configuration cannot load fails before any folder
+        claim(out, "study", adopt=_adopt_study)
         if (out / "config.yaml").exists():
             existing = load_config(out / "config.yaml")
             if config_hash(existing) != config_hash(config):
+                differ = "; ".join(config_diff(existing, config, "in the folder", "asked for"))
                 raise StudyError(f"{out} holds a study with another configuration (hash {config_hash(existing)}, "
-                                 f"this one is {config_hash(config)}); choose another --out folder or remove it")
-            study = cls.open(out, progress=progress)
+                                 f"this one is {config_hash(config)}; {differ}); choose another --out folder, or "
+                                 "run without --config/--set to use the folder's own")
+            study = cls.open(out, progress=progress, redo=redo)
+            study._cache["dataset"] = dataset
             return study
-        out.mkdir(parents=True, exist_ok=True)
+        write_marker(out, "study", config_hash=config_hash(config))
         write_text_atomic(out / "config.yaml", dump_config(config))
         study = cls(out=out, config=config, progress=progress)
-        study.metrics = {"status": "partial", "config_hash": config_hash(config), "provenance": provenance(config),
-                         "stages": {}, "headline": {}}
+        study._cache["dataset"] = dataset
+        study.metrics = study._fresh_metrics()
         study._write_metrics()
         return study
 
     @classmethod
-    def open(cls, out, *, progress: bool = True) -> "Study":
-        """An existing study folder (its ``config.yaml`` and, if present, ``metrics.json``)."""
+    def open(cls, out, *, progress: bool = True, redo: bool = False) -> "Study":
+        """An existing study folder (its ``config.yaml`` and, if present, ``metrics.json``).
+
+        The configuration in ``config.yaml`` must be the one ``metrics.json`` was computed with: an edited
+        ``config.yaml`` is refused, naming the keys that differ, unless ``redo`` (every stage is then out of
+        date and recomputed with the edited configuration).
+        """
         out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise FolderError(f"{out} is a file, not a study folder")
+        marker = read_marker(out) if out.is_dir() else None
+        if marker is not None and marker["kind"] != "study":
+            raise StudyError(f"{out} is a dualmap {marker['kind']} folder, not a study folder")
         if not (out / "config.yaml").exists():
             raise StudyError(f"{out} is not a study folder (no config.yaml); start one with 'dualmap run' "
                              "or 'dualmap sample --out DIR'")
+        check_writable(out, "study folder")
         config = load_config(out / "config.yaml")
         study = cls(out=out, config=config, progress=progress)
         path = out / "metrics.json"
@@ -132,10 +213,97 @@ class Study:
             except (json.JSONDecodeError, ValueError) as exc:
                 raise CorruptFileError(f"{path} is corrupt or truncated ({exc}); remove it to recompute the "
                                        "study's stages") from None
+            study._check_config(redo)
         else:
-            study.metrics = {"status": "partial", "config_hash": config_hash(config),
-                             "provenance": provenance(config), "stages": {}, "headline": {}}
+            study.metrics = study._fresh_metrics()
+        if marker is None or marker.get("config_hash") != config_hash(config):
+            write_marker(out, "study", config_hash=config_hash(config))
         return study
+
+    def _fresh_metrics(self) -> dict:
+        return {"status": "partial", "config_hash": config_hash(self.config), "config": resolved(self.config),
+                "provenance": provenance(self.config), "stages": {}, "files": {}, "headline": {}}
+
+    def _check_config(self, redo: bool) -> None:
+        """Refuse (or, with ``redo``, start over from) a config.yaml edited after its stages ran."""
+        recorded, current = self.metrics.get("config_hash"), config_hash(self.config)
+        if recorded is None or recorded == current:
+            self.metrics.setdefault("config", resolved(self.config))
+            return
+        before = self.metrics.get("config")
+        differ = ("; ".join(config_diff(before, self.config, "in metrics.json", "in config.yaml"))
+                  if isinstance(before, dict) else "metrics.json does not record the old values")
+        if not redo:
+            raise StudyError(f"{self.out / 'config.yaml'} was edited after the study ran (its hash is {current}, "
+                             f"metrics.json was computed with {recorded}): {differ}. Restore it, run again with "
+                             "--redo to recompute every stage with the edited configuration, or use a new --out")
+        _log(f"config.yaml was edited ({differ}): every stage is recomputed", not self.progress)
+        self.metrics.update(config_hash=current, config=resolved(self.config), stages={}, files={}, headline={},
+                            status="partial")
+        (self.out / "trajectory.npz").unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ verifying what is on disk
+    def _stage_files(self, stage: str) -> list[str]:
+        if stage == "report":
+            return list(self.metrics["stages"].get("report", {}).get("figures", []))
+        return list(STAGE_FILES[stage])
+
+    def _check_file(self, name: str) -> str | None:
+        """None when ``name`` is the file its stage wrote (kind and content hash), else what is wrong."""
+        path = self.out / name
+        if not path.is_file():
+            return "is missing"
+        recorded = self.metrics.setdefault("files", {}).get(name)
+        if recorded is None:                   # a folder of an earlier dualmap: check the kind, then record it
+            try:
+                record = file_record(path)
+            except (CorruptFileError, OSError) as exc:
+                return str(exc)
+            if record["kind"] != _expected_kind(name):
+                return f"holds a {record['kind']!r}, not a {_expected_kind(name)!r}"
+            self.metrics["files"][name] = record
+            return None
+        try:
+            current = file_record(path)
+        except (CorruptFileError, OSError) as exc:
+            return str(exc)
+        if current["kind"] != recorded.get("kind"):
+            return f"holds a {current['kind']!r}, not the {recorded.get('kind')!r} its stage wrote"
+        if current["sha256"] != recorded.get("sha256"):
+            return (f"changed after its stage wrote it (content hash {current['sha256'][:12]}…, recorded "
+                    f"{str(recorded.get('sha256'))[:12]}…)")
+        return None
+
+    def verify(self) -> dict[str, str]:
+        """Open every finished stage's files and check their kind and content hash against metrics.json.
+
+        A stage with a bad file is marked not done, and so is every stage that used it; returns
+        ``{stage: why}`` for the stages whose own files were bad (also kept in ``self.invalid``).
+        """
+        bad = {}
+        for stage in STAGES:
+            if stage not in self.metrics["stages"]:
+                continue
+            for name in self._stage_files(stage):
+                problem = self._check_file(name)
+                if problem is not None:
+                    bad[stage] = f"{name} {problem}"
+                    break
+        for stage, why in bad.items():
+            if stage not in self.metrics["stages"]:
+                continue                        # already out of date through an earlier bad stage
+            later = [s for s in self._downstream(stage) if s in self.metrics["stages"]]
+            for redo in (stage, *later):
+                self.metrics["stages"].pop(redo, None)
+                for name in self._stage_files(redo) if redo != "report" else []:
+                    self.metrics["files"].pop(name, None)
+                    self._cache.pop(Path(name).stem, None)
+            if "track" in (stage, *later):
+                (self.out / "trajectory.npz").unlink(missing_ok=True)     # never resume from a bad trajectory
+            _log(f"{why}: stage {stage} is recomputed" + (f", and {', '.join(later)} after it" if later else ""),
+                 not self.progress)
+        self.invalid.update(bad)
+        return bad
 
     def done(self, stage: str) -> bool:
         """Whether ``stage`` finished (recorded in metrics.json and its files present)."""
@@ -153,12 +321,15 @@ class Study:
     @property
     def dataset(self):
         if "dataset" not in self._cache:
-            from ..data import load_dataset
-
-            section = self.config.dataset
-            self._cache["dataset"] = load_dataset(section.name, seed=self.config.seed, n_train=section.n_train,
-                                                  test_size=section.test_size, **section.options)
+            self._cache["dataset"] = _load_dataset(self.config)
         return self._cache["dataset"]
+
+    @property
+    def raw_inputs(self):
+        """The training inputs as the data set stores them (not standardised), in the same order: for figures."""
+        if "raw_inputs" not in self._cache:
+            self._cache["raw_inputs"] = _load_dataset(self.config, standardize=False).X_train
+        return self._cache["raw_inputs"]
 
     def _load(self, name: str):
         if name not in self._cache:
@@ -177,23 +348,39 @@ class Study:
 
     # ------------------------------------------------------------------ running
     def run(self, stages=STAGES, *, redo: bool = False) -> dict:
-        """Run ``stages`` in order (skipping finished ones unless ``redo``); return the metrics."""
+        """Run ``stages`` in order (skipping finished ones unless ``redo``); return the metrics.
+
+        Finished stages are verified first (:meth:`verify`): a stage whose files are missing, unreadable, of
+        another kind or changed since it wrote them is recomputed, with the stages after it that used them.
+        The folder is locked while this runs.
+        """
+        with hold_lock(self.out, "a dualmap study"):
+            return self._run(stages, redo)
+
+    def _run(self, stages, redo: bool) -> dict:
+        self.verify()
         todo = [s for s in stages if self.enabled(s)]
         for number, stage in enumerate(todo, 1):
             if self.done(stage) and not redo:
-                _log(f"[{number}/{len(todo)}] {stage}: already done, kept", not self.progress)
+                _log(f"[{number}/{len(todo)}] {stage}: already done, kept (files verified)", not self.progress)
                 continue
             missing = [r for r in REQUIRES[stage] if self.enabled(r) and not self.done(r)]
             if missing:
-                raise StudyError(f"stage {stage!r} needs {', '.join(missing)} first "
+                why = "".join(f" ({self.invalid[r]})" for r in missing if r in self.invalid)
+                raise StudyError(f"stage {stage!r} needs {', '.join(missing)} first{why} "
                                  f"(run 'dualmap {missing[0]} --out {self.out}')")
-            _log(f"[{number}/{len(todo)}] {stage} …", not self.progress)
+            estimate = self.estimate(stage)
+            _log(f"[{number}/{len(todo)}] {stage} …" + (f" (estimate: {estimate})" if estimate else ""),
+                 not self.progress)
             if stage == "track" and redo:    # recompute; an unrecorded trajectory file (a crash) is resumed instead
                 (self.out / "trajectory.npz").unlink(missing_ok=True)
             started = time.perf_counter()
             record = getattr(self, f"_stage_{stage}")()
             record["seconds"] = time.perf_counter() - started
             self.metrics["stages"][stage] = record
+            files = self.metrics.setdefault("files", {})
+            for name in self._stage_files(stage):
+                files[name] = file_record(self.out / name)
             for stale in self._downstream(stage):
                 if self.metrics["stages"].pop(stale, None) is not None:
                     _log(f"    {stale}: out of date now, recomputed by the next 'dualmap run'", not self.progress)
@@ -203,8 +390,31 @@ class Study:
             planned = [s for s in STAGES if self.enabled(s)]
             self.metrics["status"] = "complete" if all(self.done(s) for s in planned) else "partial"
             self._write_metrics()
+            for warning in record.get("warnings", []):
+                _log(f"    warning: {warning}", False)
             _log(f"[{number}/{len(todo)}] {stage}: {record['seconds']:.1f} s", not self.progress)
         return self.metrics
+
+    def estimate(self, stage: str) -> str | None:
+        """A rough wall-time estimate for the long stages, from the train stage's seconds per epoch."""
+        train = self.metrics["stages"].get("train")
+        if not train or not train.get("seconds") or stage not in ("track", "refine"):
+            return None
+        per_epoch = train["seconds"] / max(self.config.train.epochs, 1)
+        convert = self.metrics["stages"].get("convert", {}).get("seconds", train["seconds"])
+        checkpoints = int(train.get("checkpoints") or self.config.train.checkpoints)
+        if stage == "track":
+            seconds = 0.5 * convert * checkpoints
+        else:
+            section = self.config.refine
+            runs = len(section.inits) * len(section.seeds)
+            seconds = runs * per_epoch * section.epochs * 1.2
+            if section.persistence_checkpoints:
+                seconds += runs * 0.3 * convert * section.persistence_checkpoints
+            seconds = max(seconds, 1.0)
+            return (f"about {seconds:.0f} s for {runs} trainings of {section.epochs} epochs "
+                    f"({len(section.inits)} inits × {len(section.seeds)} seeds)")
+        return f"about {max(seconds, 1.0):.0f} s for {checkpoints} checkpoints"
 
     @staticmethod
     def _downstream(stage: str) -> list[str]:
@@ -213,7 +423,7 @@ class Study:
         while frontier:
             current = frontier.pop()
             for other in STAGES:
-                if current in REQUIRES[other] and other not in found:
+                if current in (*REQUIRES[other], *USES.get(other, ())) and other not in found:
                     found.append(other)
                     frontier.append(other)
         return found
@@ -265,9 +475,13 @@ class Study:
         run.save(self.out / "train_run.npz")
         self._cache["train_run"] = run
         history = run.history
-        return {"steps": int(run.steps[-1]), "checkpoints": len(run.checkpoints),
-                "train_loss": float(history["train_loss"][-1]), "test_loss": float(history["val_loss"][-1]),
-                "train_score": float(history["train_metric"][-1]), "test_score": float(history["val_metric"][-1])}
+        record = {"steps": int(run.steps[-1]), "checkpoints": len(run.checkpoints),
+                  "train_loss": float(history["train_loss"][-1]), "test_loss": float(history["val_loss"][-1]),
+                  "train_score": float(history["train_metric"][-1]), "test_score": float(history["val_metric"][-1])}
+        warnings = training_warnings(history["train_loss"], _constant_loss(ds), lr=section.lr)
+        if warnings:
+            record["warnings"] = warnings
+        return record
 
     def _stage_convert(self) -> dict:
         from ..maps import to_pairs
@@ -313,6 +527,66 @@ class Study:
 
         paths = write_report(self) if self.config.report.figures else []
         return {"figures": [str(p.relative_to(self.out)) for p in paths]}
+
+
+def _constant_loss(ds) -> float:
+    """The training loss of the best constant prediction that ignores the inputs: ln(K) for K balanced
+    classes (cross-entropy, uniform), the variance of the targets for regression (mean squared error)."""
+    import numpy as np
+
+    if ds.task == "classification":
+        counts = np.bincount(np.asarray(ds.y_train, dtype=int))
+        p = counts[counts > 0] / counts.sum()
+        return float(-(p * np.log(p)).sum())
+    y = np.asarray(ds.y_train, dtype=float).reshape(len(ds.y_train), -1)
+    return float(y.var(axis=0).mean())
+
+
+def training_warnings(train_loss, constant_loss: float, *, lr: float | None = None, factor: float = 10.0) -> list[str]:
+    """What is wrong with a training run's loss curve, in words (empty when nothing is).
+
+    A run *diverged* when its final training loss is not finite, or more than ``factor`` times the loss of a
+    constant prediction (the network is worse than ignoring its inputs), or more than ``factor`` times its
+    own best loss earlier in training.
+    """
+    import numpy as np
+
+    losses = np.asarray(train_loss, dtype=float)
+    if losses.size == 0:
+        return []
+    final, hint = losses[-1], f"; lower train.lr (now {lr:g})" if lr is not None else ""
+    if not np.isfinite(final):
+        return [f"training diverged: the final training loss is {final}{hint}"]
+    warnings = []
+    if constant_loss > 0 and final > factor * constant_loss:
+        warnings.append(f"training diverged: the final training loss {final:.3g} is {final / constant_loss:.3g}× "
+                        f"that of a constant prediction ({constant_loss:.3g}){hint}")
+    best = float(np.nanmin(losses))
+    if best > 0 and final > factor * best and not warnings:
+        warnings.append(f"training blew up: the final training loss {final:.3g} is {final / best:.3g}× its best "
+                        f"({best:.3g}, epoch {int(np.nanargmin(losses)) + 1}){hint}")
+    return warnings
+
+
+def _load_dataset(config: StudyConfig, standardize: bool = True):
+    """The configured data set; a ConfigError naming the ``dataset`` key when the loader refuses it."""
+    from ..data import load_dataset
+    from .config import ConfigError
+
+    section = config.dataset
+    try:
+        return load_dataset(section.name, seed=config.seed, n_train=section.n_train, test_size=section.test_size,
+                            standardize=standardize, **section.options)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"dataset ({section.name}): {exc}") from None
+
+
+def _adopt_study(folder: Path) -> dict | None:
+    """The identity of a study folder written before folders carried a marker (its config.yaml), else None."""
+    try:
+        return {"config_hash": config_hash(load_config(folder / "config.yaml"))}
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def run_study(config: StudyConfig, out, *, progress: bool = True, stages=STAGES) -> dict:

@@ -33,6 +33,7 @@ debugging).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -48,7 +49,8 @@ from typing import Callable
 import yaml
 
 from .._io import atomic_open, json_default, write_text_atomic
-from .config import ConfigError, StudyConfig, apply_overrides, config_hash, validate_config
+from .config import ConfigError, StudyConfig, apply_overrides, config_hash, parse_yaml, validate_config
+from .folder import FolderError, claim, hold_lock, write_marker
 
 __all__ = ["SweepResult", "SweepRun", "expand_grid", "run_sweep"]
 
@@ -86,9 +88,11 @@ def _read_grid(grid) -> tuple[dict, str]:
         path = Path(grid)
         if not path.exists():
             raise FileNotFoundError(f"no such grid file: {path}")
+        if path.is_dir():
+            raise ConfigError(f"{path} is a folder, not a grid YAML file")
         text = path.read_text()
         try:
-            data = yaml.safe_load(text)
+            data = parse_yaml(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path} is not valid YAML: {exc}") from None
         source = f" in {path}"
@@ -289,12 +293,74 @@ def _error_record(error_type: str, message: str, trace: str, digest: str, second
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "pid": os.getpid()}
 
 
-def _limit_threads() -> None:
-    """Initializer of the process-pool workers: one BLAS/torch thread each, as dask's nanny does."""
+def _limit_threads(parent_pid: int | None = None) -> None:
+    """Initializer of the process-pool workers: one BLAS/torch thread each, as dask's nanny does; and the
+    worker exits when the sweep that started it is gone (:func:`watch_parent`)."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = "1"
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+    if parent_pid is not None:
+        watch_parent(parent_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_WATCHED: set = set()
+
+
+def watch_parent(pid: int, interval: float = 1.0) -> None:
+    """Exit this process (status 3) as soon as process ``pid`` — the sweep that started it — is gone.
+
+    A daemon thread polls every ``interval`` seconds. It covers what no signal handler can: the sweep killed
+    with SIGKILL, whose worker processes would otherwise finish their queue and then idle for ever.
+    """
+    import threading
+
+    if pid in _WATCHED:
+        return
+    _WATCHED.add(pid)
+
+    def watch():
+        while True:
+            time.sleep(interval)
+            if not _alive(pid) or os.getppid() == 1 and pid != 1:
+                os._exit(3)
+
+    threading.Thread(target=watch, name=f"dualmap-watch-{pid}", daemon=True).start()
+
+
+def _parent_watch_plugins(parent_pid: int):
+    """A dask worker plugin and a nanny plugin that start :func:`watch_parent` in every worker and nanny."""
+    from distributed.diagnostics.plugin import NannyPlugin, WorkerPlugin
+
+    class _WorkerWatch(WorkerPlugin):
+        name = "dualmap-watch-parent"
+
+        def __init__(self, pid):
+            self.pid = pid
+
+        def setup(self, worker):
+            watch_parent(self.pid)
+
+    class _NannyWatch(NannyPlugin):
+        name = "dualmap-watch-parent-nanny"
+
+        def __init__(self, pid):
+            self.pid = pid
+
+        def setup(self, nanny):
+            watch_parent(self.pid)
+
+    return _WorkerWatch(parent_pid), _NannyWatch(parent_pid)
 
 
 # --------------------------------------------------------------------------- backends
@@ -325,6 +391,8 @@ class _DaskBackend(_Backend):
                     silence_logs=logging.ERROR,
                     env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
             self.client = Client(self.cluster)
+            for plugin in _parent_watch_plugins(os.getpid()):   # the workers die with this process
+                self.client.register_plugin(plugin)
             self.workers = workers
             self.name = f"dask LocalCluster ({workers} worker{'s' if workers != 1 else ''})"
         else:
@@ -359,7 +427,7 @@ class _ProcessBackend(_Backend):
         from concurrent.futures import ProcessPoolExecutor
 
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_limit_threads)
+                                        initializer=_limit_threads, initargs=(os.getpid(),))
         self.workers = workers
         self.name = f"local processes ({reason})" if reason else f"local processes ({workers} workers)"
 
@@ -461,7 +529,7 @@ def _say(message: str, progress: bool) -> None:
 
 
 def run_sweep(grid, out, *, scheduler: str | None = None, workers: int = 2, runner: Callable | None = None,
-              progress: bool = True, figures: bool = True) -> SweepResult:
+              progress: bool = True, figures: bool = True, merge: bool = False) -> SweepResult:
     """Run every study of a grid that is not finished yet, over worker processes, and tabulate them all.
 
     Parameters
@@ -470,8 +538,9 @@ def run_sweep(grid, out, *, scheduler: str | None = None, workers: int = 2, runn
         A grid file or mapping with ``base`` (optional partial study config) and ``grid`` (dotted keys to
         lists of values); see the module docstring. Every run is validated before anything runs.
     out : str or Path
-        The sweep folder; each run goes to ``out/runs/<config_hash>/``. Several grids may share one
-        folder (a run in both is computed once); ``sweep.csv`` and the figures cover the grid given here.
+        The sweep folder; each run goes to ``out/runs/<config_hash>/``. It must be new, empty, or a sweep
+        folder of the same grid (resumed); a folder of another grid is refused unless ``merge``. While the
+        sweep runs it holds ``out/.lock``: a second sweep into the same folder is refused.
     scheduler : str, optional
         None: a dask ``LocalCluster`` of ``workers`` processes (a local process pool if dask is not
         installed). An address (``"tcp://host:8786"``): that dask scheduler's workers. ``"processes"``: a
@@ -487,6 +556,10 @@ def run_sweep(grid, out, *, scheduler: str | None = None, workers: int = 2, runn
         A progress bar over completed runs and a line on the backend and the plan (stderr).
     figures : bool, default=True
         Write the summary figures (metric against width) under ``out/figures/``.
+    merge : bool, default=False
+        Add this grid to a sweep folder that holds another one: its grid file is kept next to the others
+        (``grid-<id>.yaml``), a run in both is computed once, and ``sweep.csv`` and the figures cover the
+        runs of every grid in the folder.
 
     Returns
     -------
@@ -496,6 +569,9 @@ def run_sweep(grid, out, *, scheduler: str | None = None, workers: int = 2, runn
     ------
     ConfigError
         If the grid or any of its runs is invalid (before anything runs).
+    FolderError
+        If ``out`` is a file, read-only, holds something else (a study, other files, another grid without
+        ``merge``), or another sweep is running in it.
     """
     started = time.perf_counter()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -506,9 +582,95 @@ def run_sweep(grid, out, *, scheduler: str | None = None, workers: int = 2, runn
     runs, grid_text = expand_grid(grid)
     runner = _default_runner() if runner is None else runner
     out = Path(out).resolve()
+    marker = claim(out, "sweep", adopt=_adopt_sweep)
+    with hold_lock(out, "a dualmap sweep"), _terminate_cleanly():
+        return _sweep(runs, grid_text, marker, out, scheduler, workers, runner, progress, figures, merge, started)
+
+
+def grid_id(runs: list[SweepRun]) -> str:
+    """The identity of a grid: 16 hex digits of SHA-256 over its runs' config hashes (order-free), so two
+    files that expand to the same runs are the same grid."""
+    import hashlib
+
+    return hashlib.sha256(",".join(sorted(run.config_hash for run in runs)).encode()).hexdigest()[:16]
+
+
+def _adopt_sweep(folder: Path) -> dict | None:
+    """A sweep folder written before folders carried a marker: its ``grid.yaml`` names its grid (a folder with
+    only ``runs/<config hash>/`` folders and no grid file is a sweep interrupted before it wrote one)."""
+    import re
+
+    if not (folder / "grid.yaml").exists():
+        names = {p.name for p in folder.iterdir()}
+        runs_dir = folder / "runs"
+        if names <= {"runs", "sweep.json", "sweep.csv", "sweep.parquet", "figures"} and runs_dir.is_dir() and all(
+                re.fullmatch(r"[0-9a-f]{16}", p.name) for p in runs_dir.iterdir()):
+            return {"grids": {}}
+        return None
+    try:
+        runs, _ = expand_grid(folder / "grid.yaml")
+    except (FileNotFoundError, ConfigError, TypeError, OSError):
+        return None
+    return {"grids": {grid_id(runs): "grid.yaml"}}
+
+
+@contextlib.contextmanager
+def _terminate_cleanly():
+    """SIGTERM ends the sweep like Ctrl-C does (the backend and its workers are shut down), not abruptly."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _grids_of(out: Path, marker: dict | None, runs: list[SweepRun], grid_text: str, merge: bool,
+              progress: bool) -> list[SweepRun]:
+    """Record this grid in the folder's marker (refusing another grid unless ``merge``); return the runs of
+    every grid in the folder, this grid's first, each run once."""
+    this = grid_id(runs)
+    grids = dict((marker or {}).get("grids", {}))
+    if grids and this not in grids:
+        if not merge:
+            shown = ", ".join(grids.values())
+            raise FolderError(f"{out} holds a sweep of another grid ({shown}); run with --merge (merge=True) to "
+                              f"add this grid's {len(runs)} runs to it — the tables then cover every grid — or "
+                              "choose another --out folder")
+        grids[this] = f"grid-{this[:8]}.yaml"
+        _say(f"merging this grid into the sweep of {', '.join(v for k, v in grids.items() if k != this)}", progress)
+    elif not grids:
+        grids[this] = "grid.yaml"
+    write_text_atomic(out / grids[this], grid_text)
+    write_marker(out, "sweep", grids=grids)
+    every, seen = list(runs), {run.config_hash for run in runs}
+    for other, name in grids.items():
+        if other == this:
+            continue
+        try:
+            other_runs, _ = expand_grid(out / name)
+        except (ConfigError, FileNotFoundError) as exc:
+            raise FolderError(f"{out / name} (a grid of this sweep folder) cannot be read: {exc}") from None
+        for run in other_runs:
+            if run.config_hash not in seen:
+                seen.add(run.config_hash)
+                every.append(run)
+    return every
+
+
+def _sweep(runs, grid_text, marker, out, scheduler, workers, runner, progress, figures, merge, started):
     runs_dir = out / "runs"
+    every = _grids_of(out, marker, runs, grid_text, merge, progress)
     runs_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "grid.yaml", grid_text)
 
     todo, not_finished = [], {}
     for run in runs:
@@ -539,19 +701,19 @@ def run_sweep(grid, out, *, scheduler: str | None = None, workers: int = 2, runn
         finally:
             backend.close()
 
-    table, notes = _aggregate(runs, runs_dir)
+    table, notes = _aggregate(every, runs_dir)
     failed = sum(1 for result in executed.values() if result["status"] != "complete")
     finished = len(executed) - failed
     csv_path = _write_csv(out / "sweep.csv", table)
     parquet_path = _write_parquet(out / "sweep.parquet", table, notes)
-    figure_paths = _summary_figures(runs, table, out / "figures", notes) if figures else []
+    figure_paths = _summary_figures(every, table, out / "figures", notes) if figures else []
     for metric in FIGURE_METRICS:          # a figure of an earlier grid in the same folder would mislead
         stale = out / "figures" / f"{metric}_vs_width.png"
         if stale not in figure_paths and stale.exists():
             stale.unlink()
     wall = time.perf_counter() - started
     summary = {
-        "runs": len(runs), "finished": finished, "skipped": skipped, "failed": failed,
+        "runs": len(runs), "runs_in_folder": len(every), "finished": finished, "skipped": skipped, "failed": failed,
         "complete": sum(1 for row in table if row["status"] == "complete"),
         "backend": backend_name, "workers": n_workers,
         "wall_seconds": wall, "startup_seconds": startup_seconds,
@@ -696,12 +858,12 @@ def _summary_figures(runs: list[SweepRun], table: list[dict], out_dir: Path, not
     if len({layer_widths[0] for layer_widths in widths}) < 2:
         notes.append("figures skipped: the width does not vary in this grid")
         return []
-    grid_keys = list(runs[0].values)
+    grid_keys = list(dict.fromkeys(key for run in runs for key in run.values))
     panel_keys = [key for key in grid_keys if key not in ("seed", "network.width", "network.widths",
                                                           "convert.method")]
     factors = []
     for run in runs:
-        panel = {key: _cell(key, run.values[key]) for key in panel_keys}
+        panel = {key: _cell(key, run.values.get(key)) for key in panel_keys}
         if "network.widths" in grid_keys:
             panel["network.depth"] = len(run.config.network.widths)
         factors.append(panel)

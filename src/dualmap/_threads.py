@@ -1,0 +1,105 @@
+"""How many BLAS / OpenMP / torch threads a command uses: never more than the cores it may run on.
+
+OpenMP and OpenBLAS start one thread per CPU the *machine* reports, even in a container or a ``taskset`` that
+grants fewer, and even when other jobs already keep the cores busy. Threads that outnumber the free cores
+spin against each other: two BLAS threads on one free core slowed a fit down ~70× (BENCHMARKS.md). So a
+``dualmap`` command counts the cores it may use (``os.sched_getaffinity``), subtracts the ones other processes
+keep busy (the 1-minute load average, rounded), and caps every thread pool it can see (``threadpoolctl``)
+and torch at that — at least one thread. ``DUALMAP_THREADS=n`` sets the number explicitly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+__all__ = ["available_cores", "choose_threads", "limit_threads", "thread_report"]
+
+_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def choose_threads(cores: int | None = None, load: float | None = None) -> tuple[int, str]:
+    """``(threads, why)``: ``DUALMAP_THREADS`` if set, else the cores not kept busy by other processes."""
+    explicit = os.environ.get("DUALMAP_THREADS")
+    if explicit:
+        try:
+            threads = int(explicit)
+        except ValueError:
+            raise ValueError(f"DUALMAP_THREADS must be a positive int; got {explicit!r}") from None
+        if threads < 1:
+            raise ValueError(f"DUALMAP_THREADS must be a positive int; got {explicit!r}")
+        return threads, "DUALMAP_THREADS"
+    cores = available_cores() if cores is None else cores
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = 0.0
+    busy = int(load + 0.5)
+    threads = max(1, min(cores, cores - busy))
+    why = f"{cores} core{'s' if cores != 1 else ''}" + (f", load {load:.1f}" if busy else "")
+    return threads, why
+
+
+def thread_report() -> dict:
+    """The thread pools loaded now and their sizes (threadpoolctl), torch's threads, and the cores."""
+    report = {"cores": available_cores(), "pools": []}
+    try:
+        from threadpoolctl import threadpool_info
+
+        report["pools"] = [{"api": info.get("user_api"), "library": info.get("internal_api"),
+                            "threads": info.get("num_threads")} for info in threadpool_info()]
+    except ImportError:
+        pass
+    if "torch" in sys.modules:
+        report["torch_threads"] = sys.modules["torch"].get_num_threads()
+    return report
+
+
+@contextlib.contextmanager
+def limit_threads(threads: int | None = None):
+    """Cap BLAS, OpenMP and torch threads at ``threads`` (default :func:`choose_threads`) while the block runs.
+
+    The environment variables are set too (for libraries loaded later, and for worker processes), unless the
+    user set them; they are restored afterwards.
+    """
+    why = "given"
+    if threads is None:
+        threads, why = choose_threads()
+    saved = {name: os.environ.get(name) for name in _ENV}
+    for name in _ENV:
+        if saved[name] is None:
+            os.environ[name] = str(threads)
+    os.environ["DUALMAP_THREADS_CHOSEN"] = f"{threads} ({why})"
+    limiter = None
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(limits=threads)
+    except ImportError:
+        pass
+    torch_before = None
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        torch_before = torch.get_num_threads()
+        torch.set_num_threads(min(torch_before, threads))
+    try:
+        yield threads
+    finally:
+        if limiter is not None:
+            limiter.restore_original_limits()
+        if torch_before is not None:
+            sys.modules["torch"].set_num_threads(torch_before)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+        os.environ.pop("DUALMAP_THREADS_CHOSEN", None)
