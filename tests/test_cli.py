@@ -75,3 +75,47 @@ def test_help_imports_no_heavy_library():
             "print(','.join(m for m in ('torch', 'sklearn', 'matplotlib', 'scipy', 'pydantic') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_the_default_comparison_is_light_and_the_full_one_a_flag_away(capsys):
+    assert main(["run", "--print-config"]) == 0
+    light = yaml.safe_load(capsys.readouterr().out)["refine"]
+    assert light["inits"] == ["he", "swim", "random"] and light["seeds"] == [0]
+    assert main(["run", "--print-config", "--full-comparison"]) == 0
+    full = yaml.safe_load(capsys.readouterr().out)["refine"]
+    assert full["inits"] == ["he", "xavier", "swim", "uniform", "random"] and full["seeds"] == [0, 1, 2]
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "dualmap.cli", "run", *REGRESSION, "--set", "track.enabled=false",
+                             "--out", str(tmp_path / "s")], capture_output=True, text=True, check=True)
+    assert "\r" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("train (adam): started") for line in lines)
+    assert any(line.startswith("train (adam): 3/3 epoch") and line.endswith("— done") for line in lines)
+    assert "[2/4] train: " in result.stderr
+
+
+def test_threads_never_outnumber_the_free_cores(monkeypatch):
+    from dualmap._threads import choose_threads, limit_threads
+
+    monkeypatch.delenv("DUALMAP_THREADS", raising=False)
+    assert choose_threads(cores=2, load=0.1)[0] == 2
+    assert choose_threads(cores=2, load=1.2)[0] == 1           # one core busy elsewhere: one thread
+    assert choose_threads(cores=2, load=5.0)[0] == 1           # never fewer than one
+    assert choose_threads(cores=16, load=3.0)[0] == 13
+    monkeypatch.setenv("DUALMAP_THREADS", "3")
+    assert choose_threads(cores=2, load=0.0) == (3, "DUALMAP_THREADS")
+    monkeypatch.setenv("DUALMAP_THREADS", "1")
+    import numpy as np  # noqa: F401  (loads the BLAS pool threadpoolctl limits)
+    import torch
+    from threadpoolctl import threadpool_info
+
+    before = torch.get_num_threads()
+    with limit_threads() as threads:
+        assert threads == 1 and torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    assert torch.get_num_threads() == before
