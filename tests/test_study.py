@@ -510,3 +510,64 @@ def test_figures_are_written_atomically(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         save_figures({"line": fig}, tmp_path, dpi=30)
     assert path.read_bytes() == good and sorted(p.name for p in tmp_path.iterdir()) == ["line.png"]
+
+
+# ---------------------------------------------------------------------------------------------- the report reads itself
+def test_report_has_the_look_box_an_inline_explanation_and_a_working_relative_docs_link(study_folder):
+    import re
+
+    page = (study_folder / "report.html").read_text()
+    assert page.index("What to look at") < page.index("Headline: the networks as models")
+    assert "How to read this page" in page and "gap closed" in page
+    (href,) = re.findall(r'<a href="([^"]+)">docs/reading-the-report.md</a>', page)
+    assert not os.path.isabs(href) and (study_folder / href).resolve().is_file()
+    assert "trained readout kept" not in page
+    assert "displacement (layer 1 / readout)" in page and "pairs kept (layer 1)" in page
+
+
+def test_look_at_flags_what_is_out_of_the_ordinary(study_folder):
+    from dualmap.study.report import look_at
+
+    study = Study.open(study_folder, progress=False)
+    stages = study.metrics["stages"]
+    stages["convert"].update(gap_closed=-0.49, r2_map=0.80, r2_null_swim=0.87)
+    stages["train"]["test_score"], stages["sample"]["test_score"] = 0.5, 0.9
+    stages["train"]["warnings"] = ["training diverged: the final training loss 1e+12 is 4e+11× that of a constant"]
+    stages["refine"]["table"].append({"init": "random", "displacement": [0.0, 2e-11, 0.0], "final_test_loss": 5.4})
+    del stages["track"]
+    notes = look_at(study)
+    text = "\n".join(notes)
+    assert "The forward map is no better than its null model (gap closed -0.49)" in text
+    assert "The gradient-trained network (test accuracy 0.500) is below the SWIM network" in text
+    assert "The 'random' start never moved (displacement 0 / 2e-11 / 0)" in text
+    assert "Stage track did not run or failed" in text and "training diverged" in text
+    assert len(notes) == 5
+    untouched = "\n".join(look_at(Study.open(study_folder, progress=False)))
+    assert "did not run" not in untouched and "never moved" not in untouched and "diverged" not in untouched
+
+
+def test_headline_table_and_figure_share_one_order():
+    from dualmap.report.study_figures import MAP_BARS, MODEL_BARS
+    from dualmap.study.report import MAP_ROWS, MODEL_ROWS
+
+    assert [key for key, _ in MODEL_ROWS] == [key for key, _, _ in MODEL_BARS]
+    assert [key for key, _, _ in MAP_ROWS] == [key for key, _, _ in MAP_BARS]
+    assert "r2_keep" not in {key for key, _, _ in MAP_ROWS}
+
+
+def test_top_images_draw_raw_pixels_on_one_grey_scale_and_curves_read_well(study_folder):
+    import dualmap as dm
+    from dualmap.report import plot_top_images, plot_trajectory_curves
+
+    trajectory = dm.Trajectory.load(study_folder / "trajectory.npz")
+    raw = dm.load_dataset("digits", n_train=200, standardize=False).X_train
+    fig = plot_top_images(trajectory, images=raw, value_range=(0, 16), n_images=4)
+    shown = [ax.images[0] for ax in fig.axes if ax.images]
+    assert {image.get_clim() for image in shown} == {(0, 16)}          # one grey scale for every image
+    top = np.argsort(-trajectory.importance[0], kind="stable")[:4]
+    assert np.array_equal(shown[0].get_array(), raw[top[0]].reshape(8, 8))   # the raw pixels, not z-scores
+    curves = plot_trajectory_curves(trajectory)
+    visible = [ax for ax in curves.axes if ax.get_visible()]
+    assert len({round(ax.get_position().y0, 2) for ax in visible}) == 2      # two rows
+    assert visible[0].get_ylim() == (0, 1.02) and visible[3].get_ylim()[0] == 0.0
+    assert min(ax.title.get_fontsize() for ax in visible) >= 11

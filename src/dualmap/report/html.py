@@ -20,6 +20,9 @@ th:first-child, td:first-child { text-align: left; } th { background: #f4f4f4; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #444; margin-top: 0.3em; }
 .muted { color: #666; font-size: 0.9em; } pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
+.look { border: 2px solid #d08a00; background: #fff7e6; padding: 0.4em 1em; margin: 1em 0; }
+.look.ok { border-color: #5a9a5a; background: #f1f8f1; } .look h2 { border: none; margin-top: 0.4em; }
+.how { background: #f6f8fb; border-left: 4px solid #8aa4c8; padding: 0.4em 1em; margin: 1em 0; }
 """
 
 _MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".svg": "image/svg+xml"}
@@ -48,7 +51,7 @@ def _image(path: Path) -> str:
 
 
 def render_study_html(*, title: str, summary: str, sections: list[tuple[str, str]], figures: list[tuple[Path, str]],
-                      config_yaml: str, provenance: dict) -> str:
+                      config_yaml: str, provenance: dict, top: str = "") -> str:
     """The report page.
 
     Parameters
@@ -63,8 +66,11 @@ def render_study_html(*, title: str, summary: str, sections: list[tuple[str, str
         The resolved configuration, shown verbatim.
     provenance : dict
         Versions, seed, device, date.
+    top : str
+        HTML shown right under the summary, before the sections (the study's "what to look at" box and
+        how to read the page), already rendered.
     """
-    parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(summary)}</p>"]
+    parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(summary)}</p>", top]
     for heading, body in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>{body}")
     if figures:

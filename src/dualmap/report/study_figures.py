@@ -5,22 +5,28 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["plot_headline", "plot_training", "plot_map_scores"]
+__all__ = ["plot_headline", "plot_training", "plot_map_scores", "MODEL_BARS", "MAP_BARS"]
 
 
-def plot_headline(headline: dict):
-    """Left: test score of the sampled, trained and converted networks. Right: output R² against the
-    trained network of the converted network and of the two null models (SWIM and uniform pairs)."""
+#: the bars of the headline figure, in the order of the report's headline tables: (headline key, label, colour)
+MODEL_BARS = (("trained_test_score", "trained", "#1f77b4"), ("sampled_test_score", "SWIM sampled", "#7f7f7f"),
+              ("converted_test_score", "converted\n(labels readout)", "#2ca02c"))
+MAP_BARS = (("r2_map", "forward map", "#2ca02c"), ("r2_null_swim", "null: SWIM\npairs", "#7f7f7f"),
+            ("r2_null_uniform", "null: uniform\npairs", "#bbbbbb"))
+
+
+def plot_headline(headline: dict, *, model_bars=MODEL_BARS, map_bars=MAP_BARS):
+    """Left: test score of the trained, sampled and converted networks. Right: output R² against the trained
+    network of the networks built from pairs — the forward map and the two null models (SWIM and uniform
+    pairs). ``model_bars`` / ``map_bars`` are ``(headline key, label, colour)`` in table order; a bar whose
+    key the headline lacks is left out."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.4))
-    names = ["SWIM sampled", "trained", "converted\n(labels readout)"]
-    values = [headline.get("sampled_test_score"), headline.get("trained_test_score"),
-              headline.get("converted_test_score")]
-    _bars(left, names, values, ["#7f7f7f", "#1f77b4", "#2ca02c"])
+    for ax, bars in ((left, model_bars), (right, map_bars)):
+        shown = [bar for bar in bars if bar[0] in headline]
+        _bars(ax, [label for _, label, _ in shown], [headline.get(key) for key, _, _ in shown],
+              [colour for _, _, colour in shown])
     left.set_ylabel(f"test {headline.get('metric', 'score')}")
     left.set_title("the three networks on the test split", fontsize=10)
-    names = ["null: uniform\npairs", "null: SWIM\npairs", "forward map"]
-    values = [headline.get("r2_null_uniform"), headline.get("r2_null_swim"), headline.get("r2_map")]
-    _bars(right, names, values, ["#bbbbbb", "#7f7f7f", "#2ca02c"])
     right.set_ylabel("output R² vs the trained net (test)")
     gap = headline.get("gap_closed")
     right.set_title("teacher readout" + ("" if gap is None else f": gap closed {gap:.2f}"), fontsize=10)
@@ -34,7 +40,9 @@ def _bars(ax, names, values, colors):
     ax.set_xticks(range(len(names)), names, fontsize=8)
     finite = [v for v in shown if np.isfinite(v)]
     low = min([0.0] + finite)
-    ax.set_ylim(low, max(1.0, max(finite, default=1.0)) * 1.08)
+    ax.set_ylim(low * 1.08 if low < 0 else 0.0, max(1.0, max(finite, default=1.0)) * 1.08)
+    if low < 0:
+        ax.axhline(0.0, color="0.3", lw=0.8)
     for bar, value in zip(bars, shown):
         if np.isfinite(value):
             ax.annotate(f"{value:.3f}", (bar.get_x() + bar.get_width() / 2, max(value, low)), ha="center",

@@ -525,8 +525,10 @@ class Study:
     def _stage_report(self) -> dict:
         from .report import write_report
 
+        from .report import look_at
+
         paths = write_report(self) if self.config.report.figures else []
-        return {"figures": [str(p.relative_to(self.out)) for p in paths]}
+        return {"figures": [str(p.relative_to(self.out)) for p in paths], "look_at": look_at(self)}
 
 
 def _constant_loss(ds) -> float:

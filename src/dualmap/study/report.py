@@ -2,35 +2,66 @@
 
 from __future__ import annotations
 
+import html
+import math
+import os
 from pathlib import Path
 
 from .._io import write_text_atomic
 from ..report import inverse_figures, trajectory_figures
 from ..report._common import save_figures
 from ..report.html import render_study_html, table_html
-from ..report.study_figures import plot_headline, plot_map_scores, plot_training
+from ..report.study_figures import MAP_BARS, MODEL_BARS, plot_headline, plot_map_scores, plot_training
 
-__all__ = ["write_report", "CAPTIONS"]
+__all__ = ["write_report", "look_at", "CAPTIONS", "MODEL_ROWS", "MAP_ROWS", "HOW_TO_READ"]
+
+#: the headline tables, row by row, in the order of the headline figure's bars (MODEL_BARS, MAP_BARS).
+#: Models: (headline key, label). Maps: (convert-stage key, label, fidelity key or None). One more row (and its
+#: bar in study_figures) is all a new headline number needs.
+MODEL_ROWS = (("trained_test_score", "gradient-trained ({optimizer})"),
+              ("sampled_test_score", "SWIM, sampled without gradients"),
+              ("converted_test_score", "converted: trained net's pairs, readout refit to labels"))
+MAP_ROWS = (("r2_map", "forward map ({method})", "fidelity"),
+            ("r2_null_swim", "null: SWIM pairs, same widths", "fidelity_null_swim"),
+            ("r2_null_uniform", "null: uniform pairs, same widths", None))
+
+#: the inline explanation at the top of every report (a study folder travels without the docs)
+HOW_TO_READ = (
+    "How to read this page. A study compares three networks of one architecture on one data set: one "
+    "<i>sampled</i> without gradients (SWIM: every hidden neuron built from a pair of training points), one "
+    "<i>trained</i> by gradient descent, and the trained one <i>converted</i> — each of its neurons replaced by "
+    "the SWIM neuron of the pair of training points that reproduces it best (the forward map). The first table "
+    "scores the three as models. The second asks whether the forward map explains the trained network: the "
+    "output R² of the converted network against the trained one must beat two <i>null models</i> (networks of "
+    "the same widths from SWIM-sampled or uniformly drawn pairs, readout refit the same way); "
+    "<i>gap closed</i> is the share of the distance from the SWIM null to a perfect reproduction that the map "
+    "covers — 0 means no better than chance pairs, negative means worse. The dynamics section follows the map "
+    "over training checkpoints (which points the network rests on), and the inverse-map section trains the same "
+    "architecture from sampled and standard starts. Every number is also in metrics.json.")
 
 #: one line per figure: what it shows and how to read it
 CAPTIONS = {
-    "headline": "Left: test accuracy/R² of the SWIM network sampled without gradients, of the gradient-trained "
-                "network, and of the converted network (the trained net's pairs, readout refit to the labels). "
-                "Right: how well networks built from pairs reproduce the trained net's outputs (teacher readout); "
-                "the forward map should beat both null models, and 'gap closed' is its share of the distance "
-                "from the SWIM null to a perfect reproduction.",
+    "headline": "Left: test accuracy/R² of the gradient-trained network, of the SWIM network sampled without "
+                "gradients, and of the converted network (the trained net's pairs, readout refit to the labels) — the "
+                "order of the first headline table. Right: how well networks built from pairs reproduce the trained "
+                "net's outputs (teacher readout), in the order of the second table; the forward map should beat both "
+                "null models, and 'gap closed' is its share of the distance from the SWIM null to a perfect "
+                "reproduction.",
     "training": "Training of the network that is mapped: loss (log scale) and metric per epoch on the training and "
                 "test splits; grey vertical lines are the checkpoints that the trajectory maps.",
     "map_scores": "Per-neuron quality of the forward map: a neuron whose activations correlate near 1 with its "
                   "pair's SWIM neuron is reproduced; mass near 0 means neurons the data pairs cannot express.",
-    "trajectory_curves": "Over training (log step axis): fraction of neurons whose pair changed since the previous "
-                         "checkpoint, map quality, optimal-transport drift of the neurons, effective number of data "
-                         "points carrying the network, and the rank correlation of point importance with SWIM's own "
-                         "sampling density.",
-    "importance_heatmap": "Importance of the most important training points (rows) at every checkpoint (columns): "
-                          "how much of the network rests on each point; a bright row that stays bright is a point "
-                          "the network keeps relying on.",
-    "top_images": "The most important training images at selected checkpoints, with their class and importance.",
+    "trajectory_curves": "Over training (log step axis), two rows: fraction of neurons whose pair changed since the "
+                         "previous checkpoint, map quality, optimal-transport drift of the neurons; effective number "
+                         "of data points carrying the network, the rank correlation of point importance with SWIM's "
+                         "own sampling density, and the output R² of each checkpoint's converted network. Each panel "
+                         "title states its y-range; ranges start at zero (or span −1…1), so a small change looks small.",
+    "importance_heatmap": "Importance of the most important training points (rows, labelled #row (class), sorted by "
+                          "the checkpoint where each peaks, earliest at the top) at every checkpoint (columns): how "
+                          "much of the network rests on each point; a bright row that stays bright is a point the "
+                          "network keeps relying on.",
+    "top_images": "The most important training images at selected checkpoints, with their class and importance; raw "
+                  "pixels as the data set stores them, all on one grey scale (stated in the title).",
     "pairs_2d": "The pairs of the first hidden layer as segments over the data at selected checkpoints.",
     "pairs_2d.gif": "Animation of the first layer's pairs over all checkpoints.",
     "learning_curves": "Inverse map: the same architecture and optimizer started from standard (he, xavier) and "
@@ -50,31 +81,106 @@ def _figures(study) -> list[Path]:
                "map_scores": plot_map_scores(study._load("pairmap"))}
     paths = save_figures(figures, out, dpi)
     if study.enabled("track") and study.done("track"):
+        ds = study.dataset
+        images = value_range = None
+        if getattr(ds, "image_shape", None) is not None:          # raw pixels, one grey scale for all
+            images = study.raw_inputs
+            value_range = (float(images.min()), float(images.max()))
         paths += trajectory_figures(study._load("trajectory"), out, dpi=dpi,
-                                    class_names=getattr(study.dataset, "class_names", None))
+                                    class_names=getattr(ds, "class_names", None),
+                                    image_shape=getattr(ds, "image_shape", None), images=images,
+                                    value_range=value_range)
     if study.enabled("refine") and study.done("refine"):
         paths += inverse_figures(study._load("inverse_comparison"), out, dpi=dpi)
     return paths
+
+
+def _layers_label(n_hidden: int, readout: bool) -> str:
+    names = [f"layer {layer + 1}" for layer in range(n_hidden)] + (["readout"] if readout else [])
+    return " / ".join(names)
+
+
+def look_at(study) -> list[str]:
+    """What is out of the ordinary in a study, in words (plain text; empty when nothing is): a forward map no
+    better than its null, a start that never moved, a stage that did not run or failed, a trained network below
+    the sampled one, a training run that diverged."""
+    stages, headline, notes = study.metrics["stages"], study.headline(), []
+    metric = headline["metric"]
+    planned = [s for s in ("sample", "train", "convert", "track", "refine") if study.enabled(s)]
+    missing = [s for s in planned if s not in stages]
+    if missing:
+        notes.append(f"Stage{'s' if len(missing) > 1 else ''} {', '.join(missing)} did not run or failed: "
+                     f"{'their' if len(missing) > 1 else 'its'} tables and figures are missing. "
+                     f"'dualmap run --out {study.out}' finishes the study.")
+    for stage, why in study.invalid.items():
+        notes.append(f"Stage {stage} was recomputed because {why}.")
+    for warning in stages.get("train", {}).get("warnings", []):
+        notes.append(f"The trained network: {warning}.")
+    convert = stages.get("convert", {})
+    gap, r2_map = convert.get("gap_closed"), convert.get("r2_map")
+    if gap is not None and math.isfinite(gap) and gap <= 0:
+        notes.append(f"The forward map is no better than its null model (gap closed {gap:.2f}): networks of "
+                     f"SWIM-sampled pairs reproduce the trained network "
+                     f"{'better' if gap < 0 else 'as well'} (output R² {convert.get('r2_null_swim'):.3f} vs "
+                     f"{r2_map:.3f}). Here the map explains nothing; read its pairs as chance.")
+    elif r2_map is not None and convert.get("r2_null_uniform") is not None and r2_map < convert["r2_null_uniform"]:
+        notes.append(f"The forward map (R² {r2_map:.3f}) is worse than uniformly drawn pairs "
+                     f"({convert['r2_null_uniform']:.3f}).")
+    trained, sampled = headline.get("trained_test_score"), headline.get("sampled_test_score")
+    if trained is not None and sampled is not None and trained < sampled:
+        notes.append(f"The gradient-trained network (test {metric} {trained:.3f}) is below the SWIM network sampled "
+                     f"without gradients ({sampled:.3f}): training may be too short or its learning rate off; the "
+                     "map then describes an under-trained network.")
+    for row in stages.get("refine", {}).get("table", []):
+        displacement = [d for d in row.get("displacement", []) if d is not None]
+        if displacement and max(displacement) < 1e-6:
+            shown = " / ".join(f"{d:.2g}" for d in displacement)
+            notes.append(f"The '{row['init']}' start never moved (displacement {shown}): it did not train, so its "
+                         f"row shows the untrained start (final test loss {row.get('final_test_loss', float('nan')):.3g}).")
+    return notes
+
+
+def _docs_link(study) -> str:
+    """A relative link to docs/reading-the-report.md when the study folder sits in a dualmap checkout, else
+    the file's name (the inline paragraph carries the essentials either way)."""
+    docs = Path(__file__).resolve().parents[3] / "docs" / "reading-the-report.md"
+    name = "docs/reading-the-report.md"
+    if docs.exists():
+        relative = os.path.relpath(docs, Path(study.out).resolve())
+        return f'<a href="{html.escape(relative)}">{name}</a>'
+    return f"<code>{name}</code> in the dualmap repository"
+
+
+def _top(study) -> str:
+    notes = look_at(study)
+    if notes:
+        items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+        box = f'<div class="look"><h2>What to look at</h2><ul>{items}</ul></div>'
+    else:
+        box = ('<div class="look ok"><h2>What to look at</h2><p>Nothing out of the ordinary: every stage ran, '
+               "the forward map beats its null models, and training improved on the sampled network.</p></div>")
+    how = (f'<div class="how"><p>{HOW_TO_READ}</p><p>Every table, figure and key is explained in '
+           f"{_docs_link(study)}.</p></div>")
+    return box + how
 
 
 def _sections(study) -> list[tuple[str, str]]:
     metrics, headline = study.metrics["stages"], study.headline()
     convert = metrics["convert"]
     metric = headline["metric"]
+    labels = {"optimizer": study.config.train.optimizer, "method": convert.get("method", "")}
+    gap = convert["gap_closed"]
+    gap_text = _fmt(gap) if gap is None or gap > 0 else f"{_fmt(gap)} (no better than the null: see above)"
     sections = [
         ("Headline: the networks as models",
          table_html(["network", f"test {metric}"],
-                    [["gradient-trained (" + study.config.train.optimizer + ")", headline["trained_test_score"]],
-                     ["SWIM, sampled without gradients", headline["sampled_test_score"]],
-                     ["converted: trained net's pairs, readout refit to labels", headline["converted_test_score"]]])),
+                    [[label.format(**labels), headline.get(key)] for key, label in MODEL_ROWS])),
         ("Headline: the forward map against null models (teacher readout, test split)",
          table_html(["network built from pairs", "output R² vs trained net", "fidelity (same class)"],
-                    [["forward map (" + convert.get("method", "") + ")", convert["r2_map"], convert.get("fidelity")],
-                     ["null: SWIM pairs, same widths", convert["r2_null_swim"], convert.get("fidelity_null_swim")],
-                     ["null: uniform pairs, same widths", convert["r2_null_uniform"], None],
-                     ["forward map, trained readout kept", convert["r2_keep"], None]])
-         + f"<p>Gap closed (R², against the SWIM null): <b>{_fmt(convert['gap_closed'])}</b>; against the uniform "
-           f"null: {_fmt(convert['gap_closed_uniform'])}.</p>"),
+                    [[label.format(**labels), convert.get(key), convert.get(fidelity) if fidelity else None]
+                     for key, label, fidelity in MAP_ROWS])
+         + f"<p>Gap closed (R², against the SWIM null): <b>{gap_text}</b>; against the uniform "
+           f"null: {_fmt(convert.get('gap_closed_uniform'))}.</p>"),
         ("Forward map per layer (medians over neurons)",
          table_html(["layer", "activation correlation", "direction cosine", "offset error", "norm ratio"],
                     [[f"layer {layer + 1}"] + [convert.get(f"layer{layer}_median_{name}") for name in
@@ -97,13 +203,18 @@ def _sections(study) -> list[tuple[str, str]]:
               f"{_fmt(track['concentration_last'], 0)}; SWIM alignment: {_fmt(track['swim_alignment_first'])} → "
               f"{_fmt(track['swim_alignment_last'])}.</p>"))
     if "refine" in metrics:
+        table = metrics["refine"]["table"]
+        n_hidden = len(study.config.network.widths)
         rows = [[row["init"], row["start_test_metric"], row["final_test_metric"], row["final_test_loss"],
                  row["reached_he"], " / ".join(f"{d:.3g}" for d in row["displacement"]),
                  " / ".join(f"{p:.2f}" for p in row.get("final_persistence") or []) or None]
-                for row in metrics["refine"]["table"]]
+                for row in table]
+        n_weights = len(table[0]["displacement"]) if table else n_hidden + 1
         sections.append(("Inverse map: initialisations under the same training", table_html(
             ["init", f"test {metric} at start", f"test {metric} at end", "test loss at end",
-             "reached He's final test loss", "displacement per layer", "pairs kept per layer"], rows)))
+             "reached He's final test loss", f"displacement ({_layers_label(n_weights - 1, True)})",
+             f"pairs kept ({_layers_label(n_hidden, False)})"], rows)
+            + "<p>Displacement: ‖W_end − W_start‖ / ‖W_start‖ of each weight matrix (median over seeds).</p>"))
     times = [[stage, record.get("seconds")] for stage, record in metrics.items()]
     sections.append(("Time per stage (seconds)", table_html(["stage", "seconds"], times, digits=1)))
     return sections
@@ -126,6 +237,6 @@ def write_report(study) -> list[Path]:
     figures = [(path, CAPTIONS.get(path.name if path.suffix == ".gif" else path.stem, "")) for path in paths]
     page = render_study_html(title=title, summary=summary, sections=_sections(study), figures=figures,
                              config_yaml=(study.out / "config.yaml").read_text(),
-                             provenance=study.metrics["provenance"])
+                             provenance=study.metrics["provenance"], top=_top(study))
     write_text_atomic(study.out / "report.html", page)
     return paths + [study.out / "report.html"]
