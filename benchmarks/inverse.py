@@ -1,8 +1,16 @@
-"""Inverse-map benchmark (issue 5): sampled vs standard initialisation, and training in pair space.
+"""Inverse-map benchmark (issues 5 and 13): sampled vs standard initialisation, and training in pair space.
 
-    python benchmarks/inverse.py --section compare     # 5 inits × data × ReLU/tanh × 1-2 layers × seeds
+    OMP_NUM_THREADS=1 python benchmarks/inverse.py --section compare     # ≈ 45 min on 1 thread
+    python benchmarks/inverse.py --section compare --resume               # skip settings already in the results
     python benchmarks/inverse.py --section pairspace   # SWIM → pair-space trained → snapped, vs Adam from He
     python benchmarks/inverse.py --section all
+
+``compare``: digits (1×/2×256, 30 epochs) and Fashion-MNIST (10 000 training points, 1×/2×128, 5 epochs);
+ReLU and tanh; Adam and SGD (momentum 0.9); inits ``he``, ``swim`` (the default fine-tuning,
+``dm.inverse.DEFAULT_FINETUNE``), ``swim:plain`` (the start trained as sampled, the old default),
+``uniform`` and ``random`` (default fine-tuning); every init gets its own learning rate from the same grid
+(Adam 3e-4, 1e-3, 3e-3; SGD 3e-3, 1e-2, 3e-2), chosen on 20 % of the training set held out, never on test;
+3 seeds; pair persistence for ``swim`` and ``swim:plain``.
 
 Results: ``benchmarks/results/inverse_<section>.json``; figures: ``docs/findings/figures/inverse/``.
 """
@@ -32,26 +40,45 @@ FIGURES = Path(__file__).parent.parent / "docs" / "findings" / "figures" / "inve
 #: data set → (load options, width, epochs)
 DATA = {"digits": ({}, 256, 30), "fashion_mnist": ({"n_train": 10_000}, 128, 5),
         "barron": ({"dim": 5, "n_samples": 2000}, 128, 40)}
+COMPARE_DATA = ("digits", "fashion_mnist")
+GRIDS = {"adam": (3e-4, 1e-3, 3e-3), "sgd": (3e-3, 1e-2, 3e-2)}
+INITS = ("he", "swim", "swim:plain", "uniform", "random")
 
 
-def compare(seeds) -> list[dict]:
+def compare(seeds, resume=False, path=None) -> list[dict]:
     out = []
-    for name, (options, width, epochs) in DATA.items():
+    if resume and path is not None and path.exists():
+        out = json.loads(path.read_text())["rows"]
+    done = {(b["dataset"], b["depth"], b["activation"], b["optimizer"]) for b in out}
+    for name in COMPARE_DATA:
+        options, width, epochs = DATA[name]
         ds = dm.load_dataset(name, **options)
-        for activation, depth in itertools.product(("relu", "tanh"), (1, 2)):
+        for depth, activation, optimizer in itertools.product((1, 2), ("relu", "tanh"), ("adam", "sgd")):
+            if (name, depth, activation, optimizer) in done:
+                continue
             started = time.perf_counter()
-            result = compare_inits(ds, [width] * depth, activation, seeds=seeds, epochs=epochs, optimizer="adam",
-                                   lr=1e-3, persistence_checkpoints=5, progress=False)
-            tag = f"{name}_{depth}x{width}_{activation}"
+            result = compare_inits(ds, [width] * depth, activation, inits=INITS, seeds=seeds, epochs=epochs,
+                                   optimizer=optimizer, lr=GRIDS[optimizer], persistence_checkpoints=5,
+                                   persistence_inits=("swim", "swim:plain"), progress=False)
+            tag = f"{name}_{depth}x{width}_{activation}_{optimizer}"
             inverse_figures(result, FIGURES / tag)
-            out.append(dict(dataset=name, depth=depth, width=width, activation=activation, epochs=epochs,
-                            seconds=time.perf_counter() - started, table=result.table(), rows=result.rows,
-                            curves=result.curves))
+            out.append(dict(dataset=name, depth=depth, width=width, activation=activation, optimizer=optimizer,
+                            epochs=epochs, seconds=time.perf_counter() - started, table=result.table(),
+                            rows=result.rows, curves=result.curves, config=result.config))
             for row in result.table():
-                log(f"{tag} {row['init']:8s} start={row['start_test_metric']:.3f} final={row['final_test_metric']:.3f} "
-                    f"loss={row['final_test_loss']:.4f} he@{row['steps_to_he_median']} ({row['reached_he']}) "
+                log(f"{tag} {row['init']:10s} lr={row['lr']:.0e} start={row['start_test_metric']:.3f} "
+                    f"final={row['final_test_metric']:.3f} loss={row['final_test_loss']:.4f} "
+                    f"he@{row['steps_to_he_fraction']} ({row['reached_he']}) "
                     f"disp={np.round(row['displacement'], 3).tolist()} persist={row['final_persistence']}")
+            if path is not None:
+                _write(path, "compare", out)
     return out
+
+
+def _write(path, section, rows) -> None:
+    document = {"command": " ".join(["python", "benchmarks/inverse.py", *sys.argv[1:]]),
+                "environment": environment(), "section": section, "rows": rows}
+    path.write_text(json.dumps(document, indent=1, default=float))
 
 
 def _metric(network, X, y, task):
@@ -108,14 +135,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--section", choices=["compare", "pairspace", "all"], default="all")
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--resume", action="store_true", help="keep the settings already in the results file")
     args = parser.parse_args()
+    torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
     for section in (["compare", "pairspace"] if args.section == "all" else [args.section]):
-        rows = compare(seeds) if section == "compare" else pairspace(seeds)
-        document = {"command": " ".join(["python", "benchmarks/inverse.py", *sys.argv[1:]]),
-                    "environment": environment(), "rows": rows}
-        (RESULTS / f"inverse_{section}.json").write_text(json.dumps(document, indent=1, default=float))
+        path = RESULTS / f"inverse_{section}.json"
+        rows = compare(seeds, args.resume, path) if section == "compare" else pairspace(seeds)
+        _write(path, section, rows)
 
 
 if __name__ == "__main__":

@@ -20,30 +20,64 @@ def _ms(values, digits=3):
     return f"{np.nanmean(values):.{digits}f} ± {np.nanstd(values):.{digits}f}"
 
 
+def _reach(row):
+    """'frac (k/3)': median steps to He's final test loss over the total steps, and how many seeds got there."""
+    if row["steps_to_he_fraction"] is None:
+        return f"– ({row['reached_he']})"
+    return f"{row['steps_to_he_fraction']:.2f} ({row['reached_he']})"
+
+
+def _medians(block, init, key):
+    return [r[key] for r in block["rows"] if r["init"] == init]
+
+
 def compare_table() -> None:
     path = RESULTS / "inverse_compare.json"
     if not path.exists():
         return
     document = json.loads(path.read_text())
-    print(f"Command: `{document['command']}` — {document['environment']['date']}, "
-          f"{document['environment']['cores']} torch thread(s), no GPU. Mean ± sd over seeds.\n")
-    print("| data | net | act | init | test metric at start | test metric at end | test loss at end | "
-          "reached He's final test loss (seeds) / median step | displacement per layer (last = readout) | "
-          "pairs kept at the end (per layer) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    env = document["environment"]
+    print(f"Command: `{document['command']}` — {env['date']}, {env['cpu']}, {env['cores']} torch thread, no GPU. "
+          "Medians over 3 seeds; each init with its own learning rate chosen on a validation split.\n")
+    inits = ["swim", "swim:plain", "uniform", "random"]
+    print("| data | net | act | opt | He: lr / test acc / test loss | "
+          + " | ".join(f"{i}: lr / acc / loss / steps to He (seeds)" for i in inits) + " | targets met (swim) |")
+    print("|---|---|---|---|---|" + "---|" * len(inits) + "---|")
+    met_count = 0
     for block in document["rows"]:
+        table = {row["init"]: row for row in block["table"]}
+        he = table["he"]
+        cells = []
+        for init in inits:
+            row = table[init]
+            cells.append(f"{row['lr']:.0e} / {row['final_test_metric']:.3f} / {row['final_test_loss']:.3f} / {_reach(row)}")
+        swim = table["swim"]
+        # per seed: reached within a third of the steps and ended at or below He's final test loss
+        he_final = {r["seed"]: r["final_test_loss"] for r in block["rows"] if r["init"] == "he"}
+        seeds_ok = sum(1 for r in block["rows"] if r["init"] == "swim" and r["steps_to_he"] is not None
+                       and r["steps_to_he"] <= r["total_steps"] / 3 and r["final_test_loss"] <= he_final[r["seed"]])
+        met = seeds_ok == len(he_final)
+        met_count += met
         net = "-".join([str(block["width"])] * block["depth"])
-        for init in dict.fromkeys(r["init"] for r in block["rows"]):
-            rows = [r for r in block["rows"] if r["init"] == init]
-            steps = [r["steps_to_he"] for r in rows]
-            reached = [s for s in steps if s is not None]
-            displacement = np.median([r["displacement"] for r in rows], axis=0)
-            persistence = np.median([r["persistence"][-1] for r in rows], axis=0) if rows[0]["persistence"] else []
-            print(f"| {block['dataset']} | {net} | {block['activation']} | {init} | "
-                  f"{_ms([r['start_test_metric'] for r in rows])} | {_ms([r['final_test_metric'] for r in rows])} | "
-                  f"{_ms([r['final_test_loss'] for r in rows], 4)} | {len(reached)}/{len(steps)}"
-                  f"{'' if not reached else f' / {int(np.median(reached))}'} | "
-                  f"{' / '.join(f'{d:.3g}' for d in displacement)} | {' / '.join(f'{p:.2f}' for p in persistence)} |")
+        print(f"| {block['dataset']} | {net} | {block['activation']} | {block['optimizer']} | "
+              f"{he['lr']:.0e} / {he['final_test_metric']:.3f} / {he['final_test_loss']:.3f} | " + " | ".join(cells)
+              + f" | {'yes' if met else 'no'} ({seeds_ok}/{len(he_final)} seeds) |")
+    print(f"\nSettings where the default SWIM start meets both targets on every seed: {met_count}/{len(document['rows'])}\n")
+
+    print("| data | net | act | opt | start test loss: old → new | displacement per layer, old (swim:plain) | "
+          "new (swim) | pairs kept at the end per layer, old | new |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for block in document["rows"]:
+        table = {row["init"]: row for row in block["table"]}
+        old, new = table["swim:plain"], table["swim"]
+        start_old = np.median(_medians(block, "swim:plain", "start_test_loss"))
+        start_new = np.median(_medians(block, "swim", "start_test_loss"))
+        net = "-".join([str(block["width"])] * block["depth"])
+        fmt = lambda values: " / ".join(f"{v:.3g}" for v in values)  # noqa: E731
+        pers = lambda values: " / ".join(f"{v:.2f}" for v in values) if values else "–"  # noqa: E731
+        print(f"| {block['dataset']} | {net} | {block['activation']} | {block['optimizer']} | {start_old:.3f} → "
+              f"{start_new:.3f} | {fmt(old['displacement'])} | {fmt(new['displacement'])} | "
+              f"{pers(old['final_persistence'])} | {pers(new['final_persistence'])} |")
 
 
 def pairspace_table() -> None:

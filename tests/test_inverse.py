@@ -69,7 +69,14 @@ def test_train_from_a_swim_init_starts_from_the_sampled_network(digits):
                    X_val=digits.X_test, y_val=digits.y_test, progress=False)
     start = run.checkpoints[0][1]
     sampled = _sampled(digits, (32,), "relu", seed=3)
-    assert_allclose(start.weights[0], sampled.network.weights[0], rtol=1e-6, atol=1e-6)   # float32 training copy
+    # the default rebalances the ReLU rows (same neurons up to a positive scale per row) ...
+    rows, sampled_rows = start.weights[0], sampled.network.weights[0]
+    assert_allclose(rows / np.linalg.norm(rows, axis=1, keepdims=True),
+                    sampled_rows / np.linalg.norm(sampled_rows, axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
+    # ... and 'plain' keeps the sampled weights as they are
+    plain = dm.train([32], digits.X_train, digits.y_train, init="swim", finetune="plain", epochs=1, seed=3,
+                     checkpoints=2, progress=False)
+    assert_allclose(plain.checkpoints[0][1].weights[0], sampled_rows, rtol=1e-6, atol=1e-6)   # float32 copy
     # the readout is solved (scaled to calibrated logits): the start already classifies
     accuracy = float(np.mean(start.predict(digits.X_test).argmax(axis=1) == digits.y_test))
     assert accuracy > 0.8
@@ -161,3 +168,102 @@ def test_train_continues_from_a_fitted_estimators_network(digits):
     run = dm.train(clf.network_, digits.X_train, digits.y_train, epochs=1, checkpoints=2, progress=False)
     assert_allclose(run.checkpoints[0][1].weights[0], clf.network_.weights[0], rtol=1e-6, atol=1e-6)
     assert run.model.hidden_widths == (24,)
+
+
+# ---------------------------------------------------------------- fine-tuning a sampled start (issue 13)
+
+@pytest.mark.parametrize("widths", [(20,), (16, 12)])
+def test_rebalancing_keeps_the_function_and_gives_he_row_norms(digits, widths):
+    from dualmap.inverse.finetune import rebalance_relu
+
+    network = _sampled(digits, widths, "relu").network
+    balanced = rebalance_relu(network)
+    assert_allclose(balanced.predict(digits.X_test), network.predict(digits.X_test), rtol=1e-9, atol=1e-9)
+    for weight in balanced.weights[:-1]:
+        assert_allclose(np.linalg.norm(weight, axis=1), np.sqrt(2.0), rtol=1e-12)
+    with pytest.raises(ValueError, match="ReLU"):
+        rebalance_relu(_sampled(digits, widths, "tanh").network)
+
+
+def test_default_swim_start_survives_its_first_adam_step(digits):
+    """The old start ('plain') loses its lead in one Adam step; the default keeps the test loss near the start."""
+    def loss_after(finetune, steps):
+        run = dm.train([64], digits.X_train, digits.y_train, init="swim", finetune=finetune, epochs=1, seed=0,
+                       checkpoints=[0, steps], progress=False)
+        logits = [torch.from_numpy(net.predict(digits.X_test)) for _, net in run.checkpoints]
+        target = torch.from_numpy(digits.y_test)
+        return [float(torch.nn.functional.cross_entropy(z, target)) for z in logits]
+
+    start, after = loss_after("auto", 1)
+    plain_start, plain_after = loss_after("plain", 1)
+    assert after < 1.1 * start                          # 0.317 → 0.330
+    assert plain_after > 2 * plain_start                # 0.317 → 0.688               # the failure the default fixes, measured
+
+
+def test_calibrated_start_trains_where_the_training_scores_saturate():
+    """Issue 14 item 8: wine, 2×64 random features — the train-calibrated start has exactly zero gradient."""
+    ds = dm.load_dataset("wine")
+    kwargs = dict(init="random", epochs=3, seed=0, progress=False)
+    plain = dm.train([64, 64], ds.X_train, ds.y_train, finetune="plain", **kwargs)
+    assert plain.history["train_loss"][0] == 0.0
+    assert all(np.array_equal(a, b) for a, b in zip(plain.checkpoints[0][1].weights, plain.model.weights))
+    fixed = dm.train([64, 64], ds.X_train, ds.y_train, finetune="calibrate", **kwargs)
+    assert fixed.history["train_loss"][0] > 0
+    assert all(not np.array_equal(a, b) for a, b in zip(fixed.checkpoints[0][1].weights, fixed.model.weights))
+
+
+def test_layer_lr_and_warmup(digits):
+    from dualmap.inverse.finetune import layer_lr_factors
+
+    network = _sampled(digits, (32,), "tanh").network
+    adam, sgd = layer_lr_factors(network.weights, "adam"), layer_lr_factors(network.weights, "sgd")
+    rho = np.sqrt(np.mean(network.weights[0] ** 2)) / np.sqrt(2.0 / network.weights[0].shape[1])
+    assert_allclose(adam[0], rho) and rho < 1
+    assert_allclose(sgd[0], rho**2)
+    assert adam[1] == 1.0                               # a readout larger than He's keeps the base rate
+    run = dm.train([32], digits.X_train, digits.y_train, activation="tanh", init="swim", finetune="warmup",
+                   epochs=10, seed=0, checkpoints=[0, 2, 30], progress=False)
+    (_, start), (_, early), (_, end) = run.checkpoints
+    assert_array_equal(early.weights[0], start.weights[0])          # warm-up: readout only
+    assert not np.array_equal(early.weights[1], start.weights[1])
+    assert not np.array_equal(end.weights[0], start.weights[0])
+
+
+@pytest.mark.parametrize("finetune, error, message", [
+    ("fancy", ValueError, "unknown finetune"),
+    ("plain+rebalance", ValueError, "cannot be combined"),
+    (3, TypeError, "finetune must be"),
+])
+def test_bad_finetune_is_an_error(digits, finetune, error, message):
+    with pytest.raises(error, match=message):
+        dm.train([8], digits.X_train, digits.y_train, init="swim", finetune=finetune, progress=False)
+
+
+def test_sampled_only_schemes_need_a_sampled_init(digits):
+    with pytest.raises(ValueError, match="sampled"):
+        dm.train([8], digits.X_train, digits.y_train, init="he", finetune="ridge", progress=False)
+    sampled = _sampled(digits, (8,), "relu")
+    pair_network = PairNetwork.from_pairs(sampled.network, sampled.pairs, digits.X_train)
+    with pytest.raises(ValueError, match="PairNetwork"):
+        dm.train(pair_network, digits.X_train, digits.y_train, finetune="layer_lr", progress=False)
+
+
+def test_compare_inits_chooses_the_rate_on_a_validation_split(digits):
+    from dualmap.inverse import compare_inits
+
+    result = compare_inits(digits, [16], "relu", inits=("he", "swim", "swim:plain"), seeds=(0,), epochs=2,
+                           lr=(1e-3, 1e-2), persistence_checkpoints=0, progress=False)
+    config = result.config
+    assert config["n_fit"] == len(digits.X_train) - round(0.2 * len(digits.X_train))
+    for init in ("he", "swim", "swim:plain"):
+        losses = config["validation_losses"][init]
+        assert config["chosen_lr"][init] == float(min(losses, key=losses.get))
+    rows = {row["init"]: row for row in result.rows}
+    assert rows["swim:plain"]["finetune"] == "plain" and rows["swim"]["finetune"] != "plain"
+    assert {row["init"] for row in result.table()} == {"he", "swim", "swim:plain"}
+    with pytest.raises(ValueError, match="unknown init"):
+        compare_inits(digits, [16], inits=("he", "orthogonal"), progress=False)
+    with pytest.raises(ValueError, match="lr must be"):
+        compare_inits(digits, [16], inits=("he",), lr=(), progress=False)
+    with pytest.raises(ValueError, match="persistence_inits"):
+        compare_inits(digits, [16], inits=("he",), persistence_inits=("swim",), progress=False)

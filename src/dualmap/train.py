@@ -17,6 +17,7 @@ from ._backend import as_tensor, resolve_device, resolve_dtype
 from ._io import CorruptFileError, load_archive, save_archive
 from ._progress import progress_bar
 from ._validation import check_activation, check_data, check_layer_widths
+from .inverse.finetune import WARMUP_FRACTION, layer_lr_factors, rebalance_relu, resolve_finetune
 from .inverse.initialisation import SAMPLED_INITS, sampled_start
 from .inverse.pair_network import PairNetwork
 from .network import MLP
@@ -160,6 +161,20 @@ def _initialise(module: nn.Sequential, init: str, generator: torch.Generator):
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
 
+def _trust_ratio(linears) -> None:
+    """Rescale every layer's gradient to its parameters' norm (finetune ``norm_step``): ``g ← ‖θ‖ g/‖g‖``."""
+    with torch.no_grad():
+        for layer in linears:
+            grads = [p.grad for p in layer.parameters() if p.grad is not None]
+            if not grads:
+                continue
+            grad_norm = torch.sqrt(sum((g * g).sum() for g in grads))
+            weight_norm = torch.sqrt(sum((p * p).sum() for p in layer.parameters()))
+            if grad_norm > 0 and weight_norm > 0:
+                for g in grads:
+                    g.mul_(weight_norm / grad_norm)
+
+
 def _snapshot(module) -> MLP:
     """The network a module computes now, as an MLP (a copy of its parameters)."""
     return module.to_mlp() if isinstance(module, PairNetwork) else MLP.from_torch(module)
@@ -174,8 +189,8 @@ def _metric(outputs: torch.Tensor, targets: torch.Tensor, task: str) -> float:
 
 
 def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1e-3, epochs=100, batch_size=128,
-          weight_decay=0.0, momentum=0.9, init="he", seed=0, checkpoints=20, X_val=None, y_val=None,
-          device="auto", dtype="float32", progress=True) -> TrainRun:
+          weight_decay=0.0, momentum=0.9, init="he", finetune="auto", seed=0, checkpoints=20, X_val=None,
+          y_val=None, monitor=None, device="auto", dtype="float32", progress=True) -> TrainRun:
     """Train an MLP by mini-batch gradient descent and keep checkpoints.
 
     Parameters
@@ -202,12 +217,24 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
         default uniform ``U(-1/√d_in, 1/√d_in)`` for weights and biases, or a sampled network with its
         readout already solved (:func:`~dualmap.inverse.sampled_start`: SWIM pairs, uniform pairs, or
         data-agnostic random features), seeded by ``seed``.
+    finetune : str, default="auto"
+        How a sampled start is prepared and trained so that gradient steps keep its head start
+        (:mod:`dualmap.inverse.finetune`): ``"plain"`` (as sampled, one learning rate: the pre-issue-13
+        behaviour), or a ``+``-joined combination of ``"calibrate"`` (temperature from leave-one-out scores),
+        ``"rebalance"`` (ReLU: every hidden row to He's norm, the next layer compensating — the same
+        function), ``"layer_lr"`` (learning rate per layer scaled to the layer's size relative to He's),
+        ``"ridge"`` (a stronger readout penalty), ``"warmup"`` (the first 10 % of the steps train the readout
+        only). ``"auto"``: :data:`dualmap.inverse.DEFAULT_FINETUNE` for ``swim``/``uniform``/``random``,
+        ``"plain"`` otherwise. ``rebalance`` and ``layer_lr`` also apply to an :class:`MLP` start.
     seed : int, default=0
         Seeds the initialisation and the mini-batch order: the same seed gives the same run on the CPU.
     checkpoints : int or sequence of int, default=20
         A count of log-spaced steps (including 0 and the last step), or explicit steps
         (:func:`checkpoint_steps`).
     X_val, y_val : optional validation data, evaluated once per epoch.
+    monitor : dict of str → (X, y), optional
+        More data sets evaluated once per epoch (e.g. ``{"test": (X_test, y_test)}``): history keys
+        ``<name>_loss`` and ``<name>_metric``. They never influence training.
     device : {"auto", "cpu", "cuda"}
     dtype : {"float32", "float64"}, default="float32"
     progress : bool, default=True
@@ -235,6 +262,15 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
     targets, classes = encode_targets(y, task)
     n_outputs = len(classes) if task == "classification" else targets.shape[1]
 
+    sampled = isinstance(model, (list, tuple, np.ndarray, range)) and init in SAMPLED_INITS
+    if isinstance(model, PairNetwork):
+        schemes = resolve_finetune(finetune, sampled=False, activation=model.activation)
+        if schemes:
+            raise ValueError(f"finetune schemes apply to MLP starts, not to a PairNetwork; got {finetune!r}")
+    else:
+        model_activation = (activation if not isinstance(model, MLP) else
+                            ("relu" if all(a == "relu" for a in model.activations[:-1]) else "other"))
+        schemes = resolve_finetune(finetune, sampled=sampled, activation=model_activation)
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     generator = torch.Generator().manual_seed(int(seed))
     if isinstance(model, PairNetwork):
@@ -262,38 +298,68 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
                 layers.append(nn.ReLU() if activation == "relu" else nn.Tanh())
         module = nn.Sequential(*layers)
         if init in SAMPLED_INITS:
-            start, _ = sampled_start(X, targets, task, widths, activation, init, int(seed))
+            start, _ = sampled_start(X, targets, task, widths, activation, init, int(seed),
+                                     readout="strong" if "ridge" in schemes else "gcv",
+                                     calibration="loo" if "calibrate" in schemes else "train")
+            if "rebalance" in schemes:
+                start = rebalance_relu(start)
             module = start.to_torch().to(dtype=torch_dtype)
         else:
             _initialise(module, init, generator)
         start_config = {"model": list(widths), "activation": activation, "init": init}
+    if isinstance(model, MLP) and "rebalance" in schemes:
+        module = rebalance_relu(model).to_torch().to(dtype=torch_dtype)
+    start_config["finetune"] = "+".join(schemes) or "plain"
     module = module.to(torch_device)
 
     X_t = as_tensor(X, device=torch_device, dtype=torch_dtype)
     y_t = torch.as_tensor(targets, device=torch_device)
     y_t = y_t if task == "classification" else y_t.to(torch_dtype)
-    validation = None
-    if X_val is not None:
-        X_val = check_data(X_val, name="X_val", n_features=X.shape[1])
+
+    def evaluation_set(name, X_eval, y_eval):
+        X_eval = check_data(X_eval, name=f"X_{name}", n_features=X.shape[1])
+        if y_eval is None or len(y_eval) != len(X_eval):
+            raise ValueError(f"y_{name} must have one row per row of X_{name} ({len(X_eval)})")
         if task == "classification":
             index = {label: i for i, label in enumerate(classes.tolist())}
-            unknown = set(np.unique(y_val).tolist()) - set(index)
+            unknown = set(np.unique(y_eval).tolist()) - set(index)
             if unknown:
-                raise ValueError(f"y_val holds labels not seen in y: {sorted(unknown)[:5]}")
-            val_targets = torch.as_tensor(np.array([index[v] for v in np.asarray(y_val).tolist()]), device=torch_device)
+                raise ValueError(f"y_{name} holds labels not seen in y: {sorted(unknown)[:5]}")
+            eval_targets = torch.as_tensor(np.array([index[v] for v in np.asarray(y_eval).tolist()]),
+                                           device=torch_device)
         else:
-            val_targets = as_tensor(encode_targets(y_val, task)[0], device=torch_device, dtype=torch_dtype)
-        validation = (as_tensor(X_val, device=torch_device, dtype=torch_dtype), val_targets)
+            eval_targets = as_tensor(encode_targets(y_eval, task)[0], device=torch_device, dtype=torch_dtype)
+        return as_tensor(X_eval, device=torch_device, dtype=torch_dtype), eval_targets
+
+    evaluations = {}
+    if X_val is not None:
+        evaluations["val"] = evaluation_set("val", X_val, y_val)
+    for name, pair in (monitor or {}).items():
+        if name in ("train", "val") or not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"monitor names must be identifiers other than 'train' and 'val'; got {name!r}")
+        try:
+            X_eval, y_eval = pair
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"monitor[{name!r}] must be a pair (X, y)") from exc
+        evaluations[name] = evaluation_set(name, X_eval, y_eval)
 
     loss_function = nn.CrossEntropyLoss() if task == "classification" else nn.MSELoss()
-    if optimizer == "adam":
-        optim = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
+    linears = [layer for layer in module if isinstance(layer, nn.Linear)] if isinstance(module, nn.Sequential) else []
+    if "layer_lr" in schemes:
+        factors = layer_lr_factors([layer.weight.detach().cpu().double().numpy() for layer in linears], optimizer)
+        groups = [{"params": list(layer.parameters()), "lr": lr * factor} for layer, factor in zip(linears, factors)]
     else:
-        optim = torch.optim.SGD(module.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        groups = [{"params": list(module.parameters()), "lr": lr}]
+    if optimizer == "adam":
+        optim = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+    else:
+        optim = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    hidden_parameters = [p for layer in linears[:-1] for p in layer.parameters()]
 
     n = len(X)
     steps_per_epoch = -(-n // batch_size)
     total_steps = steps_per_epoch * epochs
+    warmup_steps = int(round(WARMUP_FRACTION * total_steps)) if "warmup" in schemes else 0
     wanted = checkpoint_steps(checkpoints, total_steps)
     saved, step, points = [], 0, []
 
@@ -305,8 +371,8 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
                                [q.detach().cpu().double().numpy().copy() for q in module.second]))
 
     history = {key: [] for key in ("epoch", "step", "train_loss", "train_metric")}
-    if validation is not None:
-        history.update(val_loss=[], val_metric=[])
+    for name in evaluations:
+        history.update({f"{name}_loss": [], f"{name}_metric": []})
     keep(0)
     bar = progress_bar(range(epochs), desc=f"train ({optimizer})", disable=not progress, unit="epoch")
     for epoch in bar:
@@ -317,6 +383,11 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
             optim.zero_grad(set_to_none=True)
             loss = loss_function(module(X_t[batch]), y_t[batch])
             loss.backward()
+            if step < warmup_steps:           # readout-only warm-up: the hidden layers keep their weights
+                for parameter in hidden_parameters:
+                    parameter.grad = None
+            if "norm_step" in schemes:
+                _trust_ratio(linears)
             optim.step()
             step += 1
             keep(step)
@@ -327,10 +398,10 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
             history["step"].append(step)
             history["train_loss"].append(float(loss_function(outputs, y_t)))
             history["train_metric"].append(_metric(outputs, y_t, task))
-            if validation is not None:
-                val_outputs = module(validation[0])
-                history["val_loss"].append(float(loss_function(val_outputs, validation[1])))
-                history["val_metric"].append(_metric(val_outputs, validation[1], task))
+            for name, (X_eval, y_eval) in evaluations.items():
+                eval_outputs = module(X_eval)
+                history[f"{name}_loss"].append(float(loss_function(eval_outputs, y_eval)))
+                history[f"{name}_metric"].append(_metric(eval_outputs, y_eval, task))
         if progress:
             bar.set_postfix(loss=f"{history['train_loss'][-1]:.4f}")
         if not np.isfinite(history["train_loss"][-1]):

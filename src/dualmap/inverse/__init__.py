@@ -1,7 +1,9 @@
 """The inverse map: sampled weights as the start of gradient training, and networks trained in pair space."""
 
 from .compare import DEFAULT_INITS, InitComparison, compare_inits
+from .finetune import DEFAULT_FINETUNE, FINETUNE_SCHEMES, rebalance_relu
 from .initialisation import SAMPLED_INITS, sampled_start
 from .pair_network import PairNetwork
 
-__all__ = ["DEFAULT_INITS", "SAMPLED_INITS", "InitComparison", "PairNetwork", "compare_inits", "sampled_start"]
+__all__ = ["DEFAULT_FINETUNE", "DEFAULT_INITS", "FINETUNE_SCHEMES", "SAMPLED_INITS", "InitComparison", "PairNetwork",
+           "compare_inits", "rebalance_relu", "sampled_start"]

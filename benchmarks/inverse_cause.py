@@ -1,0 +1,73 @@
+"""Why a sampled start loses its head start (docs/findings/inverse.md §1): the first steps, measured.
+
+    OMP_NUM_THREADS=1 python benchmarks/inverse_cause.py      # ≈ 1 min on 1 thread
+
+For one seed per setting: the sampled start's scales (GCV penalty, temperature, weight RMS per layer
+relative to He's, readout norm), then the test loss and the relative displacement of every layer after
+1, 2, 5, 10, 20, 50 steps, for the finetune schemes ``plain`` (the old default), ``rebalance``, ``layer_lr``
+and their combination. Writes ``benchmarks/results/inverse_cause.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import dualmap as dm
+from dualmap.inverse.finetune import layer_lr_factors
+from dualmap.inverse.initialisation import sampled_start
+
+sys.path.insert(0, str(Path(__file__).parent))
+from forward_map import environment  # noqa: E402
+
+STEPS = [0, 1, 2, 5, 10, 20, 50]
+SETTINGS = [("digits", {}, 256, "relu"), ("digits", {}, 256, "tanh"),
+            ("fashion_mnist", {"n_train": 10_000}, 128, "relu"), ("fashion_mnist", {"n_train": 10_000}, 128, "tanh")]
+SCHEMES = ["plain", "rebalance", "layer_lr", "rebalance+layer_lr", "ridge", "warmup"]
+
+
+def _loss(network, X, y):
+    return float(nn.functional.cross_entropy(torch.from_numpy(network.predict(X)), torch.from_numpy(y)))
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    rows = []
+    for name, options, width, activation in SETTINGS:
+        ds = dm.load_dataset(name, **options)
+        start, sampled = sampled_start(ds.X_train, ds.y_train, "classification", [width], activation, "swim", 0)
+        H = start.hidden(ds.X_train, 0)
+        gram_mean = float(((H - H.mean(0)) ** 2).sum() / H.shape[1])
+        scales = dict(alpha_over_mean_eigenvalue=sampled.alpha / gram_mean,
+                      temperature=float(np.linalg.norm(sampled.network.weights[-1]) / np.linalg.norm(start.weights[-1])),
+                      rho=layer_lr_factors(start.weights, "adam"),
+                      readout_rms=float(np.sqrt(np.mean(start.weights[-1] ** 2))),
+                      hidden_rms=float(np.sqrt(np.mean(start.weights[0] ** 2))),
+                      start_test_loss=_loss(start, ds.X_test, ds.y_test))
+        print(name, activation, {k: np.round(v, 4).tolist() for k, v in scales.items()}, flush=True)
+        for optimizer, lr in (("adam", 1e-3), ("sgd", 1e-2)):
+            for scheme in SCHEMES:
+                if "rebalance" in scheme and activation == "tanh":
+                    continue
+                run = dm.train([width], ds.X_train, ds.y_train, activation=activation, init="swim", finetune=scheme,
+                               optimizer=optimizer, lr=lr, epochs=-(-50 * 128 // len(ds.X_train)), seed=0, checkpoints=STEPS, progress=False)
+                first = run.checkpoints[0][1]
+                curve = [_loss(net, ds.X_test, ds.y_test) for _, net in run.checkpoints]
+                displacement = [[float(np.linalg.norm(b - a) / np.linalg.norm(a)) for a, b in zip(first.weights, net.weights)]
+                                for _, net in run.checkpoints]
+                rows.append(dict(dataset=name, activation=activation, optimizer=optimizer, lr=lr, scheme=scheme,
+                                 steps=run.steps, test_loss=curve, displacement=displacement, **scales))
+                print(f"  {optimizer} {scheme:20s} loss {np.round(curve, 3).tolist()}  disp@10 "
+                      f"{np.round(displacement[4], 4).tolist()} disp@50 {np.round(displacement[-1], 4).tolist()}", flush=True)
+    path = Path(__file__).parent / "results" / "inverse_cause.json"
+    path.write_text(json.dumps({"command": "python benchmarks/inverse_cause.py", "environment": environment(),
+                                "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
