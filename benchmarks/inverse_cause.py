@@ -28,7 +28,17 @@ from forward_map import environment  # noqa: E402
 STEPS = [0, 1, 2, 5, 10, 20, 50]
 SETTINGS = [("digits", {}, 256, "relu"), ("digits", {}, 256, "tanh"),
             ("fashion_mnist", {"n_train": 10_000}, 128, "relu"), ("fashion_mnist", {"n_train": 10_000}, 128, "tanh")]
-SCHEMES = ["plain", "rebalance", "layer_lr", "rebalance+layer_lr", "ridge", "warmup"]
+SCHEMES = ["plain", "calibrate", "rebalance", "layer_lr", "ridge", "warmup", "norm_step", "auto"]
+
+
+def _gradient_scales(network, X, y):
+    """Full-batch ‖∇W_l‖/‖W_l‖ per layer and the RMS of the logits, at ``network``."""
+    module = network.to_torch().double()
+    logits = module(torch.from_numpy(X))
+    nn.functional.cross_entropy(logits, torch.from_numpy(y)).backward()
+    linears = [layer for layer in module if isinstance(layer, nn.Linear)]
+    return ([float(layer.weight.grad.norm() / layer.weight.norm()) for layer in linears],
+            float(logits.detach().pow(2).mean().sqrt()))
 
 
 def _loss(network, X, y):
@@ -49,10 +59,16 @@ def main() -> None:
                       readout_rms=float(np.sqrt(np.mean(start.weights[-1] ** 2))),
                       hidden_rms=float(np.sqrt(np.mean(start.weights[0] ** 2))),
                       start_test_loss=_loss(start, ds.X_test, ds.y_test))
+        he = dm.train([width], ds.X_train, ds.y_train, activation=activation, init="he", epochs=1, seed=0,
+                      checkpoints=2, progress=False).checkpoints[0][1]
+        scales["he_relative_gradient"], scales["he_logit_rms"] = _gradient_scales(he, ds.X_train, ds.y_train)
+        scales["swim_relative_gradient"], scales["swim_logit_rms"] = _gradient_scales(start, ds.X_train, ds.y_train)
         print(name, activation, {k: np.round(v, 4).tolist() for k, v in scales.items()}, flush=True)
         for optimizer, lr in (("adam", 1e-3), ("sgd", 1e-2)):
             for scheme in SCHEMES:
                 if "rebalance" in scheme and activation == "tanh":
+                    continue
+                if scheme == "norm_step" and optimizer == "adam":
                     continue
                 run = dm.train([width], ds.X_train, ds.y_train, activation=activation, init="swim", finetune=scheme,
                                optimizer=optimizer, lr=lr, epochs=-(-50 * 128 // len(ds.X_train)), seed=0, checkpoints=STEPS, progress=False)

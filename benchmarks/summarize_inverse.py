@@ -100,6 +100,71 @@ def pairspace_table() -> None:
               f"{_ms([r['snapped_refit'] for r in rows])} | {_ms([r['standard_adam'] for r in rows])} | {kept:.2f} |")
 
 
+def cause_tables() -> None:
+    path = RESULTS / "inverse_cause.json"
+    if not path.exists():
+        return
+    rows = json.loads(path.read_text())["rows"]
+    seen = {}
+    for row in rows:
+        seen.setdefault((row["dataset"], row["activation"]), row)
+    print("| data | act | hidden RMS (×He) | readout RMS (×He) | GCV α / mean eigenvalue | temperature | "
+          "`‖∇W‖/‖W‖` hidden / readout, SWIM | same, He | logit RMS SWIM / He |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (name, activation), r in seen.items():
+        width = 256 if name == "digits" else 128
+        he_readout = np.sqrt(2.0 / width)
+        he_hidden = r["hidden_rms"] / r["rho"][0]
+        print(f"| {name} | {activation} | {r['hidden_rms']:.4f} ({r['rho'][0]:.3f}) | {r['readout_rms']:.1f} "
+              f"({r['readout_rms'] / he_readout:.0f}) | {r['alpha_over_mean_eigenvalue']:.1e} | {r['temperature']:.3f} | "
+              f"{r['swim_relative_gradient'][0]:.3g} / {r['swim_relative_gradient'][1]:.2g} | "
+              f"{r['he_relative_gradient'][0]:.2g} / {r['he_relative_gradient'][1]:.2g} | "
+              f"{r['swim_logit_rms']:.2f} / {r['he_logit_rms']:.2f} |")
+        del he_hidden
+    print()
+    schemes = ["plain", "calibrate", "rebalance", "layer_lr", "ridge", "warmup", "norm_step", "auto"]
+    print("| data | act | opt | " + " | ".join(schemes) + " |")
+    print("|---|---|---|" + "---|" * len(schemes))
+    keys = list(dict.fromkeys((r["dataset"], r["activation"], r["optimizer"]) for r in rows))
+    for key in keys:
+        cells = []
+        for scheme in schemes:
+            match = [r for r in rows if (r["dataset"], r["activation"], r["optimizer"]) == key and r["scheme"] == scheme]
+            cells.append(" → ".join(f"{v:.3g}" for v in match[0]["test_loss"]) if match else "–")
+        print(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " |")
+
+
+def candidates_table() -> None:
+    path = RESULTS / "inverse_candidates.json"
+    if not path.exists():
+        return
+    document = json.loads(path.read_text())
+    groups = {}
+    for run in document["runs"]:
+        groups.setdefault((run["dataset"], run["activation"], run["optimizer"]), []).append(run)
+    print("| scheme | " + " | ".join(f"{d} {a} {o}" for d, a, o in groups) + " |")
+    print("|---|" + "---|" * len(groups))
+    header, table = {}, {}
+    for key, runs in groups.items():
+        for run in runs:
+            for row in run["rows"]:
+                if row["init"] == "he":
+                    header[key] = row
+                    continue
+                scheme = row["init"].split(":", 1)[1]
+                reach = "–" if row["steps_to_he"] is None else str(row["steps_to_he"])
+                table.setdefault(scheme, {})[key] = f"{row['final_test_loss']:.3f} ({reach}, lr {row['lr']:.0e})"
+    print("| He: final test loss (lr) | " + " | ".join(f"{header[k]['final_test_loss']:.3f} ({header[k]['lr']:.0e})"
+                                                    for k in groups) + " |")
+    for scheme, cells in table.items():
+        print(f"| {scheme} | " + " | ".join(cells.get(k, "") for k in groups) + " |")
+
+
 if __name__ == "__main__":
-    compare_table()
-    pairspace_table()
+    import sys
+
+    sections = {"compare": compare_table, "cause": cause_tables, "candidates": candidates_table,
+                "pairspace": pairspace_table}
+    for name in sys.argv[1:] or ["cause", "candidates", "compare", "pairspace"]:
+        sections[name]()
+        print()

@@ -267,3 +267,66 @@ def test_compare_inits_chooses_the_rate_on_a_validation_split(digits):
         compare_inits(digits, [16], inits=("he",), lr=(), progress=False)
     with pytest.raises(ValueError, match="persistence_inits"):
         compare_inits(digits, [16], inits=("he",), persistence_inits=("swim",), progress=False)
+
+
+# ---------------------------------------------------------------- pair prior (issue 13, part B)
+
+@pytest.fixture(scope="module")
+def digits_prior(digits):
+    from dualmap.inverse import fit_pair_prior
+
+    run = dm.train([24], digits.X_train, digits.y_train, epochs=5, seed=0, progress=False)
+    pair_map = dm.to_pairs(run.model, digits.X_train, method="function", progress=False)
+    return fit_pair_prior([pair_map], digits.X_train, digits.y_train), pair_map
+
+
+def test_pair_prior_samples_networks_and_round_trips(digits, digits_prior, tmp_path):
+    from dualmap.inverse import PairPrior
+
+    prior, _ = digits_prior
+    assert prior.task == "classification" and prior.coef.shape == (7,) and np.all(np.isfinite(prior.coef))
+    one_hot = np.eye(10)[digits.y_train]
+    a = dm.sample_network(digits.X_train, one_hot, (16, 8), "relu", sampler=prior, random_state=1)
+    b = dm.sample_network(digits.X_train, one_hot, (16, 8), "relu", sampler=prior, random_state=1)
+    for pa, pb in zip(a.pairs, b.pairs):                                 # same seed, same network
+        assert_array_equal(pa, pb)
+        assert pa.min() >= 0 and pa.max() < len(digits.X_train)
+    loaded = PairPrior.load(prior.save(tmp_path / "prior.npz"))
+    assert_allclose(loaded.coef, prior.coef) and loaded.task == prior.task
+    c = dm.sample_network(digits.X_train, one_hot, (16, 8), "relu", sampler=loaded, random_state=1)
+    assert_array_equal(c.pairs[0], a.pairs[0])
+    clf = dm.SWIMClassifier(layer_widths=(32,), activation="relu", sampler=loaded, random_state=0)
+    assert clf.fit(digits.X_train, digits.y_train).score(digits.X_test, digits.y_test) > 0.7
+
+
+def test_pair_prior_weights_follow_its_coefficients(digits, digits_prior):
+    from dualmap.inverse.prior import pair_features
+
+    prior, pair_map = digits_prior
+    features = pair_features(digits.X_train, pair_map.pairs[0], digits.y_train, "classification")
+    assert features.shape == (len(pair_map.pairs[0]), 7)
+    assert_allclose(prior.log_weight(features), features @ prior.coef)
+    # the mapped pairs are more likely under the prior than uniform pairs are, on average
+    uniform = np.random.default_rng(0).integers(0, len(digits.X_train), size=(500, 2))
+    uniform = uniform[uniform[:, 0] != uniform[:, 1]]
+    other = pair_features(digits.X_train, uniform, digits.y_train, "classification")
+    assert prior.log_weight(features).mean() > prior.log_weight(other).mean()
+
+
+def test_pair_prior_bad_input(digits, digits_prior):
+    from dualmap.inverse import fit_pair_prior
+
+    prior, pair_map = digits_prior
+    with pytest.raises(ValueError, match="empty list"):
+        fit_pair_prior([], digits.X_train, digits.y_train)
+    with pytest.raises(ValueError, match="X and y"):
+        fit_pair_prior([pair_map])
+    with pytest.raises(ValueError, match="rows"):
+        fit_pair_prior([pair_map], digits.X_train[:10], digits.y_train[:10])
+    ds = dm.load_dataset("barron", n_samples=300)
+    with pytest.raises(ValueError, match="fitted on classification"):
+        dm.sample_network(ds.X_train, ds.y_train, (8,), "relu", sampler=prior, random_state=0)
+    with pytest.raises(ValueError, match="pair features"):
+        prior.log_weight(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="unknown sampler"):
+        dm.sample_network(digits.X_train, np.eye(10)[digits.y_train], (8,), "relu", sampler="gaussian")

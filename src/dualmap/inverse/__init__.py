@@ -4,6 +4,7 @@ from .compare import DEFAULT_INITS, InitComparison, compare_inits
 from .finetune import DEFAULT_FINETUNE, FINETUNE_SCHEMES, rebalance_relu
 from .initialisation import SAMPLED_INITS, sampled_start
 from .pair_network import PairNetwork
+from .prior import PairPrior, fit_pair_prior
 
 __all__ = ["DEFAULT_FINETUNE", "DEFAULT_INITS", "FINETUNE_SCHEMES", "SAMPLED_INITS", "InitComparison", "PairNetwork",
-           "compare_inits", "rebalance_relu", "sampled_start"]
+           "PairPrior", "compare_inits", "fit_pair_prior", "rebalance_relu", "sampled_start"]

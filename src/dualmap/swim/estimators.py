@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,6 +20,14 @@ from .sampler import sample_network
 
 __all__ = ["SWIMClassifier", "SWIMRegressor"]
 
+class PairPriorLike(abc.ABC):
+    """Any object that says it is a pair prior (:class:`dualmap.inverse.PairPrior`; duck-typed, no import cycle)."""
+
+    @classmethod
+    def __subclasshook__(cls, candidate):
+        return True if getattr(candidate, "is_pair_prior", False) else NotImplemented
+
+
 _COMMON_PARAMETERS = """
     layer_widths : tuple of int, default=(512,)
         Width of every hidden layer, e.g. ``(256, 256)`` for two hidden layers.
@@ -27,7 +36,9 @@ _COMMON_PARAMETERS = """
     sampler : {"swim", "uniform", "random"}, default="swim"
         ``"swim"`` draws pairs from the gradient-weighted SWIM density, ``"uniform"`` draws pairs of
         distinct points uniformly, ``"random"`` draws data-agnostic random features
-        (``W ~ N(0, 1)``, ``b ~ U(-π, π)``, as the reference package's random sampler).
+        (``W ~ N(0, 1)``, ``b ~ U(-π, π)``, as the reference package's random sampler). A fitted
+        :class:`dualmap.inverse.PairPrior` draws pairs from where trained networks put their neurons
+        (:func:`dualmap.inverse.fit_pair_prior`).
     alpha : float >= 0 or "auto", default="auto"
         Ridge penalty of the readout; ``"auto"`` chooses it by generalised cross-validation.
     candidates_per_point : int, default=1
@@ -58,7 +69,7 @@ class _SWIMBase(BaseEstimator):
     _parameter_constraints: dict = {
         "layer_widths": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
-        "sampler": [StrOptions(set(SAMPLERS))],
+        "sampler": [StrOptions(set(SAMPLERS)), PairPriorLike],
         "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "candidates_per_point": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],

@@ -38,8 +38,11 @@ class SampledNetwork:
 
 
 def _check_sampler(sampler):
+    if getattr(sampler, "is_pair_prior", False):          # dualmap.inverse.PairPrior (duck-typed: no import cycle)
+        return sampler
     if not isinstance(sampler, str) or sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; supported: {list(SAMPLERS)}")
+        raise ValueError(f"unknown sampler {sampler!r}; supported: {list(SAMPLERS)} or a fitted "
+                         f"dualmap.inverse.PairPrior")
     return sampler
 
 
@@ -60,7 +63,12 @@ def sample_hidden_layers(Z: torch.Tensor, targets: torch.Tensor | None, layer_wi
     sigma = activation_function(activation)
     weights, biases, pairs = [], [], []
     for layer, width in enumerate(layer_widths):
-        if sampler == "random":
+        if getattr(sampler, "is_pair_prior", False):
+            layer_pairs = sampler.sample_pairs(Z, width, rng, targets=targets, candidates_per_point=candidates_per_point,
+                                               layer=layer)
+            index = torch.as_tensor(layer_pairs, device=Z.device)
+            weight, bias = swim_neurons(Z[index[:, 0]], Z[index[:, 1]], activation)
+        elif sampler == "random":
             weight = as_tensor(rng.standard_normal((width, Z.shape[1])), device=Z.device, dtype=Z.dtype)
             bias = as_tensor(rng.uniform(-np.pi, np.pi, size=width), device=Z.device, dtype=Z.dtype)
             layer_pairs = np.full((width, 2), -1, dtype=np.int64)
@@ -88,7 +96,9 @@ def sample_network(X, targets, layer_widths=(512,), activation="tanh", *, sample
         Real targets of the readout (one-hot codes for classification).
     layer_widths : sequence of int
     activation : {"relu", "tanh"}
-    sampler : {"swim", "uniform", "random"}
+    sampler : {"swim", "uniform", "random"} or dualmap.inverse.PairPrior
+        SWIM's density, uniform pairs, random features, or a pair prior fitted on forward maps of trained
+        networks (:func:`dualmap.inverse.fit_pair_prior`).
     alpha : float or "auto"
         Readout penalty (:func:`~dualmap.swim.readout.fit_ridge`).
     random_state : int, numpy Generator or None
