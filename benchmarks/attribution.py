@@ -31,25 +31,26 @@ from dualmap.attribution import point_scores, validate  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
-EXPLORE_METHODS = {
-    "map": {"method": "map", "checkpoints": "last"},
+#: every form of the map's score and of TracIn: LDS and mislabel AUC for all (no extra runs), remove-and-retrain
+#: for REMOVAL (each costs 2 × fractions × seeds retraining runs)
+METHODS = {
+    "map": {"method": "map", "checkpoints": 3},                   # the score: neurons, last 3 checkpoints
+    "map_last": {"method": "map", "checkpoints": "last"},
     "map_all": {"method": "map", "checkpoints": "all"},
+    "map_readout": {"method": "map", "variant": "readout", "checkpoints": 3},
     "map_atoms": {"method": "map", "variant": "atoms", "checkpoints": "last"},
-    "tracin": {"method": "tracin", "checkpoints": "all"},
+    "tracin": {"method": "tracin", "checkpoints": "all"},         # TracIn-CP over every checkpoint
     "tracin_last": {"method": "tracin", "checkpoints": "last"},
+    "tracin_late": {"method": "tracin", "checkpoints": 3},        # the map's checkpoints
     "importance": {"method": "importance"},
     "swim_density": {"method": "swim_density"},
     "random": {"method": "random"},
 }
-
-MAIN_METHODS = {
-    "map": {"method": "map", "checkpoints": "last"},
-    "tracin": {"method": "tracin", "checkpoints": "all"},
-    "tracin_last": {"method": "tracin", "checkpoints": "last"},
-    "importance": {"method": "importance"},
-    "swim_density": {"method": "swim_density"},
-    "random": {"method": "random"},
-}
+REMOVAL = {"digits": ["map", "tracin", "tracin_last", "importance"],
+           "fashion_mnist": ["map", "tracin", "tracin_last"],
+           "breast_cancer": ["map", "tracin"]}
+#: removal fractions per data set (the machine is shared: Fashion-MNIST and breast_cancer at 10 % only)
+FRACTIONS = {"digits": (0.05, 0.1, 0.2), "fashion_mnist": (0.1,), "breast_cancer": (0.1,)}
 
 #: data set → (loader arguments, training settings)
 SETTINGS = {
@@ -82,7 +83,7 @@ def save(section, payload):
 
 
 def run_validation(name, methods, *, fractions, seeds, n_subsets, protocols, workers, agreement_seeds=(),
-                   activation="relu", optimizer="adam", n_test=1000, widths=None):
+                   activation="relu", optimizer="adam", n_test=1000, widths=None, removal_methods=None):
     _, training = SETTINGS[name]
     training = dict(training)
     if widths is not None:
@@ -92,7 +93,7 @@ def run_validation(name, methods, *, fractions, seeds, n_subsets, protocols, wor
     result = validate(ds, methods=methods, fractions=fractions, seeds=seeds, n_subsets=n_subsets,
                       protocols=protocols, activation=activation, optimizer=optimizer,
                       scheduler="synchronous" if workers == 1 else None, workers=workers, progress=True,
-                      agreement_seeds=agreement_seeds, **training)
+                      agreement_seeds=agreement_seeds, removal_methods=removal_methods, **training)
     print(f"== {name} {activation} {optimizer} {training['widths']} ({time.perf_counter() - started:.0f} s)")
     print(result.table())
     return dict(result.to_dict(), wall_seconds=time.perf_counter() - started)
@@ -106,37 +107,45 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--subsets", type=int, default=50)
+    parser.add_argument("--methods", nargs="+", default=None, help="a subset of the methods (default: all)")
+    parser.add_argument("--fractions", nargs="+", type=float, default=None,
+                        help="removal fractions (default: FRACTIONS of the data set)")
+    parser.add_argument("--tag", default="", help="suffix of the results file (protocols-<tag>)")
     args = parser.parse_args(argv)
     seeds = tuple(range(args.seeds))
 
     if args.section == "explore":
         out = {"machine": machine(), "runs": {}}
         for name in args.datasets:
-            out["runs"][name] = run_validation(name, EXPLORE_METHODS, fractions=(0.1,), seeds=seeds, n_subsets=0,
+            out["runs"][name] = run_validation(name, METHODS, fractions=(0.1,), seeds=seeds, n_subsets=0,
                                                protocols=("removal", "mislabel"), workers=args.workers)
             save("explore", out)
     elif args.section == "protocols":
         out = {"machine": machine(), "runs": {}}
+        methods = {k: v for k, v in METHODS.items() if args.methods is None or k in args.methods}
         for name in args.datasets:
-            out["runs"][name] = run_validation(name, MAIN_METHODS, fractions=(0.05, 0.1, 0.2), seeds=seeds,
+            fractions = FRACTIONS[name] if args.fractions is None else tuple(args.fractions)
+            out["runs"][name] = run_validation(name, methods, fractions=fractions, seeds=seeds,
                                                n_subsets=args.subsets, protocols=("removal", "lds", "mislabel"),
-                                               workers=args.workers)
+                                               workers=args.workers,
+                                               removal_methods=[m for m in REMOVAL[name] if m in methods])
             out["machine_end"] = machine()
-            save("protocols", out)
+            save("protocols" + (f"-{args.tag}" if args.tag else ""), out)
     elif args.section == "settings":
         # 2 layers, tanh, SGD on digits: the 10 % removal and mislabel AUC only (cost)
         out = {"machine": machine(), "runs": {}}
         for label, options in {"digits_2x256_relu_adam": dict(widths=(256, 256)),
                                "digits_1x256_tanh_adam": dict(activation="tanh"),
                                "digits_1x256_relu_sgd": dict(optimizer="sgd")}.items():
-            methods = {k: MAIN_METHODS[k] for k in ("map", "tracin", "random")}
+            methods = {k: METHODS[k] for k in ("map", "tracin", "tracin_last", "random")}
             out["runs"][label] = run_validation("digits", methods, fractions=(0.1,), seeds=seeds, n_subsets=0,
-                                                protocols=("removal", "mislabel"), workers=args.workers, **options)
+                                                protocols=("removal", "mislabel"), workers=args.workers,
+                                                removal_methods=["map", "tracin"], **options)
             save("settings", out)
     elif args.section == "agreement":
         out = {"machine": machine(), "runs": {}}
         for name in args.datasets:
-            out["runs"][name] = run_validation(name, {k: MAIN_METHODS[k] for k in ("map", "tracin", "importance")},
+            out["runs"][name] = run_validation(name, {k: METHODS[k] for k in ("map", "map_last", "tracin", "tracin_last", "importance")},
                                                fractions=(), seeds=(), n_subsets=0, protocols=(),
                                                workers=1, agreement_seeds=(1, 2))
             save("agreement", out)
@@ -148,8 +157,8 @@ def main(argv=None):
         started = time.perf_counter()
         run = dm.train([256], X, y, epochs=3, seed=0, checkpoints=10, progress=False)
         out["train_seconds"] = time.perf_counter() - started
-        for label, options in {"map (last checkpoint)": dict(method="map"),
-                               "map (all 10 checkpoints)": dict(method="map", checkpoints="all"),
+        for label, options in {"map (last 3 checkpoints: the score)": dict(method="map", checkpoints=3),
+                               "map (last checkpoint)": dict(method="map"),
                                "tracin factorized (all 10 checkpoints)": dict(method="tracin", checkpoints="all"),
                                "tracin captum (last checkpoint)": dict(method="tracin", backend="captum"),
                                "importance": dict(method="importance")}.items():

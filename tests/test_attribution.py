@@ -59,6 +59,29 @@ def test_planted_readout_unused_neurons_give_zero_to_their_points():
     np.testing.assert_allclose(moved, base, rtol=1e-9, atol=1e-12)
 
 
+def test_map_score_is_tracin_in_the_log_gains_of_an_exact_map():
+    X, _ = _blobs(30, 3)
+    planted = dm.planted_network(X, (10,), "relu", seed=2, n_outputs=3)
+    net = planted.network
+    y = np.arange(30) % 3
+    run = _run_of([net], [0], classes=np.arange(3))
+    Xq, yq = X[:4] + 0.05, y[:4]
+    got = point_scores(run, X, y, X_test=Xq, y_test=yq, method="map", checkpoints="last")
+
+    def gain_gradients(A, labels):        # ∂L/∂θ_k with the neuron k scaled by exp(θ_k), at θ = 0
+        W1, b1, W2, b2 = (torch.as_tensor(a) for a in (net.weights[0], net.biases[0], net.weights[1], net.biases[1]))
+        rows = []
+        for x, label in zip(torch.as_tensor(A), labels):
+            theta = torch.zeros(10, dtype=torch.float64, requires_grad=True)
+            out = W2 @ (torch.exp(theta) * torch.relu(W1 @ x + b1)) + b2
+            torch.nn.functional.cross_entropy(out[None], torch.as_tensor([int(label)])).backward()
+            rows.append(theta.grad.numpy())
+        return np.array(rows)
+
+    expected = gain_gradients(Xq, yq) @ gain_gradients(X, y).T
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("method", ["map", "tracin", "swim_density"])
 def test_permuting_training_points_permutes_scores(small_run, method):
     run, X, y, Xq, yq = small_run
@@ -75,16 +98,22 @@ def test_permuting_training_points_permutes_scores(small_run, method):
 def test_atoms_with_one_atom_equal_the_pairs(small_run):
     run, X, y, Xq, _ = small_run
     pm = dm.to_pairs(run.model, X, method="function", progress=False)
+    pairs = [np.asarray(a)[:, 0] for a in pm.atoms] if getattr(pm, "atoms", None) is not None else pm.pairs
 
-    class AtomMap:                                              # the k-atom map of issue 11, with k = 1
+    class PairsOnly:                                            # a map of one pair per neuron and its ReLU scale
         activations = pm.activations
-        atoms = [p[:, None, :] for p in pm.pairs]
-        coefficients = [np.stack([s, np.zeros_like(s)], axis=1) for s in pm.scales]
-        pairs, scales, scores = pm.pairs, pm.scales, []
+        scales = [np.exp(np.random.default_rng(0).normal(size=len(p))) for p in pairs]
+        scores = []
 
-    for a, b in zip(_map_features(pm, X, [Xq])[0], _map_features(AtomMap, X, [Xq])[0]):
+    PairsOnly.pairs = pairs
+
+    class AtomMap(PairsOnly):                                   # the same as k = 1 atoms, coefficient = scale
+        atoms = [p[:, None, :] for p in pairs]
+        coefficients = [np.stack([s, np.zeros_like(s)], axis=1) for s in PairsOnly.scales]
+
+    for a, b in zip(_map_features(PairsOnly, X, [Xq])[0], _map_features(AtomMap, X, [Xq])[0]):
         torch.testing.assert_close(a, b)
-    np.testing.assert_allclose(_atom_credit(pm, 0, len(X)).numpy(), _atom_credit(AtomMap, 0, len(X)).numpy())
+    np.testing.assert_allclose(_atom_credit(PairsOnly, 0, len(X)).numpy(), _atom_credit(AtomMap, 0, len(X)).numpy())
 
 
 def test_map_score_of_a_trajectory(small_run):
@@ -164,7 +193,7 @@ def test_errors_on_bad_input(small_run):
 
 def test_same_seed_same_scores(small_run):
     run, X, y, Xq, yq = small_run
-    for method in ("map", "random", "importance"):
+    for method in ("map", "random"):
         a = point_scores(run, X, y, X_test=Xq, y_test=yq, method=method, seed=4)
         b = point_scores(run, X, y, X_test=Xq, y_test=yq, method=method, seed=4)
         np.testing.assert_array_equal(a, b)
@@ -206,9 +235,9 @@ def test_summarize_removal_pairs_by_seed():
         rows.append({"method": "full", "side": "none", "fraction": 0.0, "seed": seed, "loss": 1.0 + seed, "metric": 1})
         rows.append({"method": "random", "side": "random", "fraction": 0.1, "seed": seed, "loss": 1.1 + seed,
                      "metric": 1})
-        for side, shift in (("top", 0.5), ("bottom", 0.0)):
-            rows.append({"method": "m", "side": side, "fraction": 0.1, "seed": seed,
-                         "loss": 1.0 + seed + shift + 0.01 * seed, "metric": 1})
+        rows.append({"method": "m", "side": "top", "fraction": 0.1, "seed": seed, "loss": 1.5 + 1.01 * seed,
+                     "metric": 1})
+        rows.append({"method": "m", "side": "bottom", "fraction": 0.1, "seed": seed, "loss": 1.0 + seed, "metric": 1})
     (entry,) = summarize_removal(rows)
     assert entry["top_minus_bottom"] == pytest.approx(0.51)
     assert entry["top_minus_bottom_se"] == pytest.approx(0.01 / np.sqrt(3))

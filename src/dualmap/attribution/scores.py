@@ -5,14 +5,20 @@ the logits for classes, squared error for regression), ``δ_lk(x) = ∂L(x)/∂h
 with respect to the neuron's output in the trained network, ``φ_lk(x)`` the neuron *as the map rebuilds it*:
 the SWIM neuron of its pair (ReLU: times its scale), or with atoms ``Σ_a c_ka·SWIM_a(x) + c_k0``.
 
-* ``"map"`` — the relevance of neuron ``k`` for a point is ``r_lk(x) = −δ_lk(x)·φ_lk(x)`` (first-order share of
-  the loss the neuron removes: gradient × the map's activation). A training point ``i`` is behind the
-  neurons that carry a test point ``j`` when the same neurons carry both, in the same direction:
+* ``"map"`` — TracIn in the map's coordinates. The map fixes every neuron as the SWIM neuron of its pair
+  (its atoms); what is left free are the neurons' gains ``c_lk`` (the ReLU scale; with atoms, the
+  coefficients). The gradient of a point's loss with respect to the log-gain of neuron ``k`` is its
+  *relevance* ``r_lk(x) = −δ_lk(x)·φ_lk(x)`` up to sign (gradient × the map's activation: the first-order
+  share of the loss the neuron removes; invariant to the ReLU rescaling). A training point ``i`` is behind
+  the neurons that carry a test point ``j`` when the same neurons carry both, in the same direction:
 
-  ``s(j, i) = Σ_t w_t Σ_l Σ_k r_lk(x_j) r_lk(x_i)``, summed over checkpoints ``t`` with weights ``w_t``.
+  ``s(j, i) = Σ_t w_t Σ_l Σ_k r_lk(x_j) r_lk(x_i)``, summed over checkpoints ``t`` with weights ``w_t``
+  (by default the last 3 checkpoints; all of them let the large early gradients dominate and fail the
+  remove-and-retrain test). ``variant="readout"`` adds the readout's gradient on the map's last layer,
+  ``⟨g_j, g_i⟩(⟨φ_L(x_j), φ_L(x_i)⟩ + 1)`` with ``g = ∂L/∂outputs``.
 
   ``variant="atoms"`` credits only the atoms themselves: ``s(j, i) = Σ_lk r_lk(x_j)·A_lk(i)`` with
-  ``A_lk(i)`` = ½ per point of the pair (or ``|c_ka|/Σ|c|`` per atom). It failed the counterfactual tests
+  ``A_lk(i)`` = ½ ρ_k per point of the pair (or ``|c_ka|/Σ|c|`` per atom). It fails the counterfactual tests
   (docs/findings/attribution.md) and is kept for the comparison.
 * ``"tracin"`` — TracIn-CP (Pruthi et al. 2020): ``Σ_t w_t ⟨∇_θ L(x_j; θ_t), ∇_θ L(x_i; θ_t)⟩`` over all weights
   and biases, by captum's :class:`~captum.influence.TracInCP` (``backend="captum"``) or by the exact
@@ -40,7 +46,9 @@ from ..network import MLP, activation_function
 __all__ = ["point_scores", "METHODS", "MAP_VARIANTS", "checkpoint_weights"]
 
 METHODS = ("map", "tracin", "random", "swim_density", "importance")
-MAP_VARIANTS = ("neurons", "atoms")
+MAP_VARIANTS = ("neurons", "readout", "atoms")
+#: the checkpoints each method sums over by default
+DEFAULT_CHECKPOINTS = {"map": 3, "tracin": "all", "importance": "last"}
 
 
 # --------------------------------------------------------------------------- inputs
@@ -142,41 +150,41 @@ def _leaf(X):
 def _map_features(pm, X_train: np.ndarray, Xs: list) -> list:
     """The map's neurons ``φ_lk`` on each array of ``Xs``: per array, a list over hidden layers of (n, m_l).
 
-    k = 1 (``pm.pairs``): the SWIM neuron of the pair times the ReLU scale, layer ``l`` in the representation
-    of the rebuilt layers before it (as :meth:`PairMap.hidden_layers`). With atoms (``pm.atoms`` of shape
-    (m, k, 2) and ``pm.coefficients[l]`` (m, k+1), last column the intercept): the fitted combination.
+    With atoms (``pm.atoms[l]`` of shape (m, k, 2), ``pm.coefficients[l]`` (m, k+1), last column the
+    intercept, optional ``pm.steepness[l]`` (m, k)): ``φ_lk = Σ_a c_ka SWIM_a + c_k0``, the atoms of layer
+    ``l + 1`` living in the representation of the atoms of layer ``l`` (as :meth:`PairMap.hidden_layers`).
+    Without (a map of one pair per neuron): the SWIM neuron of the pair times the ReLU scale, layer ``l + 1`` in
+    the representation of the unit-scale SWIM neurons of layer ``l``.
     """
     from ..swim.construction import swim_neurons
 
     atoms = getattr(pm, "atoms", None)
+    steepness = getattr(pm, "steepness", None)
     Z_train = torch.as_tensor(X_train, dtype=torch.float64)
     Zs = [torch.as_tensor(np.asarray(X, dtype=np.float64)) for X in Xs]
     out = [[] for _ in Xs]
     for layer, activation in enumerate(pm.activations):
         sigma = activation_function(activation)
         if atoms is not None:
-            layer_atoms = torch.as_tensor(np.asarray(atoms[layer]))                    # (m, k, 2)
+            layer_atoms = np.asarray(atoms[layer])                                        # (m, k, 2)
             m, k, _ = layer_atoms.shape
-            flat = layer_atoms.reshape(m * k, 2)
-            weight, bias = swim_neurons(Z_train[flat[:, 0]], Z_train[flat[:, 1]], activation)
+            flat = torch.as_tensor(layer_atoms.reshape(m * k, 2))
             coefficients = torch.as_tensor(np.asarray(pm.coefficients[layer], dtype=np.float64))   # (m, k+1)
-
-            def neurons(Z, weight=weight, bias=bias, coefficients=coefficients, m=m, k=k, sigma=sigma):
-                basis = sigma(torch.addmm(bias, Z, weight.T)).reshape(len(Z), m, k)
-                return (basis * coefficients[None, :, :k]).sum(dim=2) + coefficients[None, :, k]
         else:
-            index = torch.as_tensor(np.asarray(pm.pairs[layer]))
-            weight, bias = swim_neurons(Z_train[index[:, 0]], Z_train[index[:, 1]], activation)
-            scale = torch.as_tensor(np.asarray(pm.scales[layer], dtype=np.float64))
-
-            def neurons(Z, weight=weight, bias=bias, sigma=sigma):
-                return sigma(torch.addmm(bias, Z, weight.T))
-        # the next layer's pairs live in the rebuilt representation (unit-scale SWIM neurons, as
-        # PairMap.hidden_layers); the neuron φ itself carries the ReLU scale
-        Zs = [neurons(Z) for Z in Zs]
-        for position, Z in enumerate(Zs):
-            out[position].append(Z if atoms is not None else Z * scale[None, :])
-        Z_train = neurons(Z_train)
+            flat = torch.as_tensor(np.asarray(pm.pairs[layer]))
+            m, k = len(flat), 1
+            scale = np.asarray(pm.scales[layer], dtype=np.float64)
+            coefficients = torch.as_tensor(np.stack([scale, np.zeros(m)], axis=1))
+        weight, bias = swim_neurons(Z_train[flat[:, 0]], Z_train[flat[:, 1]], activation)
+        if steepness is not None and steepness[layer] is not None:
+            gamma = torch.as_tensor(np.asarray(steepness[layer], dtype=np.float64).reshape(-1))
+            weight, bias = weight * gamma[:, None], bias * gamma
+        # the next layer's atoms live in the representation of this layer's atoms, unscaled
+        Zs = [sigma(torch.addmm(bias, Z, weight.T)) for Z in Zs]
+        for position, basis in enumerate(Zs):
+            basis = basis.reshape(len(basis), m, k)
+            out[position].append((basis * coefficients[None, :, :k]).sum(dim=2) + coefficients[None, :, k])
+        Z_train = sigma(torch.addmm(bias, Z_train, weight.T))
     return out
 
 
@@ -205,13 +213,20 @@ def _map_one(network: MLP, pm, X, targets, Xq, targets_q, task, variant, self_on
     """Scores of one checkpoint: (n_q, n) or, for ``self_only``, (n,)."""
     Xt = _leaf(X)
     phi_parts = _map_features(pm, X, [X] if Xq is None else [X, Xq])
-    _, _, _, dh, _ = _backprop(network, Xt, targets, task)
+    _, deltas, _, dh, _ = _backprop(network, Xt, targets, task)
     relevance = [-g * f for g, f in zip(dh, phi_parts[0])]
     if Xq is None:
-        query = relevance
+        query, deltas_q = relevance, deltas
     else:
-        _, _, _, dh_q, _ = _backprop(network, _leaf(Xq), targets_q, task)
+        _, deltas_q, _, dh_q, _ = _backprop(network, _leaf(Xq), targets_q, task)
         query = [-g * f for g, f in zip(dh_q, phi_parts[1])]
+    readout = 0.0
+    if variant == "readout":    # the readout's gradient on the map's last layer: g ⊗ [φ_L, 1]
+        phi, g = phi_parts[0][-1], deltas[-1]
+        if self_only:
+            readout = (g * g).sum(dim=1) * ((phi * phi).sum(dim=1) + 1)
+        else:
+            readout = (deltas_q[-1] @ g.T) * (phi_parts[1][-1] @ phi.T + 1)
     correlations = [s.get("activation_correlation") for s in pm.scores] if pm.scores else [None] * len(relevance)
     if variant == "atoms":
         credit = [_atom_credit(pm, layer, len(X), correlations[layer] if layer < len(correlations) else None)
@@ -220,8 +235,8 @@ def _map_one(network: MLP, pm, X, targets, Xq, targets_q, task, variant, self_on
             return sum((r * c.T).sum(dim=1) for r, c in zip(relevance, credit)).numpy()
         return sum(q @ c for q, c in zip(query, credit)).numpy()
     if self_only:
-        return sum((r * r).sum(dim=1) for r in relevance).numpy()
-    return sum(q @ r.T for q, r in zip(query, relevance)).numpy()
+        return (sum((r * r).sum(dim=1) for r in relevance) + readout).numpy()
+    return (sum(q @ r.T for q, r in zip(query, relevance)) + readout).numpy()
 
 
 def _map_of_trajectory(trajectory, t):
@@ -275,7 +290,7 @@ def _tracin_captum(checkpoints, weights, X, targets, Xq, targets_q, task, self_o
 
 
 def point_scores(run_or_trajectory, X, y, *, X_test=None, y_test=None, method: str = "map",
-                 checkpoints="last", variant: str = "neurons", backend: str = "auto", map_method: str = "function",
+                 checkpoints=None, variant: str = "neurons", backend: str = "auto", map_method: str = "function",
                  seed: int = 0, return_seconds: bool = False):
     """Score every training point, globally or for every test point.
 
@@ -291,8 +306,10 @@ def point_scores(run_or_trajectory, X, y, *, X_test=None, y_test=None, method: s
     X_test, y_test : optional
         Points to attribute; without them the scores are global self-scores.
     method : {"map", "tracin", "random", "swim_density", "importance"}
-    checkpoints : "last", "all", int or list of int, default="last"
-        Which checkpoints enter the sum and with which weights (:func:`checkpoint_weights`).
+    checkpoints : "last", "all", int or list of int, optional
+        Which checkpoints enter the sum and with which weights (:func:`checkpoint_weights`). Default: the
+        form each method was validated in (docs/findings/attribution.md): ``"map"`` the last 3 checkpoints,
+        ``"tracin"`` all of them (TracIn-CP), ``"importance"`` the last.
     variant : {"neurons", "atoms"}, default="neurons"
         The map score's form (module docstring).
     backend : {"auto", "captum", "factorized"}, default="auto"
@@ -316,6 +333,8 @@ def point_scores(run_or_trajectory, X, y, *, X_test=None, y_test=None, method: s
         raise ValueError(f"unknown variant {variant!r}; available: {list(MAP_VARIANTS)}")
     if backend not in ("auto", "captum", "factorized"):
         raise ValueError(f"backend must be 'auto', 'captum' or 'factorized'; got {backend!r}")
+    if checkpoints is None:
+        checkpoints = DEFAULT_CHECKPOINTS.get(method, "last")
     checkpoint_list, task, classes, lr, trajectory = _source(run_or_trajectory)
     n_features = (checkpoint_list[0][1].input_dim if checkpoint_list is not None else trajectory.X.shape[1])
     X = check_data(X, min_samples=2, n_features=n_features)
