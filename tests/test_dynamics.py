@@ -62,14 +62,14 @@ def test_planted_trajectory_gives_exact_switch_rates_and_importance(points, acti
     widths = (20, 10)
     changes = [{}, {0: [0, 1, 2, 3]}, {}, {0: [5], 1: [0, 1, 2, 3, 4]}]
     checkpoints, truth = planted_trajectory(points, widths, activation, changes)
-    # warm_margin=0, local_tolerance=0: no hysteresis and no approximate local acceptance (one changed
-    # neuron gets a new pair whose neuron has cosine 0.9996 with its old one, and in 2-D a neighbouring
-    # pair often reproduces a neuron to 0.98, which the defaults, built for speed and stability, accept)
-    trajectory = dm.track(checkpoints, points, warm_start=warm_start, warm_margin=0.0, local_tolerance=0.0,
-                          progress=False)
+    # the defaults (hysteresis, settling): one changed neuron gets a new pair whose neuron has cosine 0.9996
+    # with its old one, and in 2-D a neighbouring pair often reproduces a neuron to 0.98 — a warm map must
+    # still find the exact pair, as a cold one does
+    trajectory = dm.track(checkpoints, points, warm_start=warm_start, progress=False)
     for found, true in zip(trajectory.pairs, truth):
         for layer in range(2):
             assert_array_equal(found[layer], true[layer])
+    assert_allclose(trajectory.r2_through, 1.0, atol=1e-9)
     assert_allclose(trajectory.switch_rate, [[4 / 20, 0.0], [0.0, 0.0], [1 / 20, 5 / 10]], atol=0)
     assert_allclose(trajectory.quality, 1.0, atol=1e-9)
     # the importance formula, evaluated by hand from the known pairs
@@ -134,15 +134,15 @@ def test_trajectory_saves_loads_and_resumes(points, tmp_path, monkeypatch):
 
     import dualmap.dynamics.trajectory as module
     calls, crash_at = [], [3]
-    real_to_pairs = module.to_pairs
+    real_map = module.map_network
 
-    def failing_to_pairs(*args, **kwargs):
+    def failing_map(*args, **kwargs):
         calls.append(1)
         if len(calls) == crash_at[0]:
             raise RuntimeError("simulated crash")
-        return real_to_pairs(*args, **kwargs)
+        return real_map(*args, **kwargs)
 
-    monkeypatch.setattr(module, "to_pairs", failing_to_pairs)
+    monkeypatch.setattr(module, "map_network", failing_map)
     with pytest.raises(RuntimeError, match="simulated crash"):
         dm.track(checkpoints, points, path=path, progress=False)
     assert dm.Trajectory.load(path).n_checkpoints == 2                 # what was mapped is kept
@@ -161,7 +161,33 @@ def test_trajectory_saves_loads_and_resumes(points, tmp_path, monkeypatch):
         assert_allclose(result.swim_alignment, reference.swim_alignment, equal_nan=True)
     with pytest.raises(ValueError, match="another trajectory"):
         dm.track(checkpoints, points + 1.0, path=path, progress=False)
+    # same widths, same steps, other weights: another run's file is refused, not returned
+    other, _ = planted_trajectory(points, (12,), "relu", changes, seed=5)
+    with pytest.raises(ValueError, match="checkpoint networks"):
+        dm.track(other, points, path=path, progress=False)
 
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_planted_trajectory_with_atoms_is_recovered_and_rebuilt_exactly(points, activation):
+    changes = [{}, {0: [0, 1, 2]}, {1: [3]}]
+    checkpoints, truth = planted_trajectory(points, (12, 6), activation, changes, seed=2)
+    trajectory = dm.track(checkpoints, points, atoms=2, progress=False)
+    for found, true, atoms in zip(trajectory.pairs, truth, trajectory.atoms):
+        for layer in range(2):
+            assert_array_equal(found[layer], true[layer])
+            assert atoms[layer].shape == (len(true[layer]), 2, 2)
+            assert_array_equal(atoms[layer][:, 1], true[layer])      # an exact neuron is its pair, twice
+    assert_allclose(trajectory.r2_through, 1.0, atol=1e-9)
+
+
+def test_warm_map_of_a_trained_run_is_no_worse_than_a_cold_one():
+    ds = dm.load_dataset("digits", n_train=400)
+    run = dm.train([24], ds.X_train, ds.y_train, epochs=6, checkpoints=4, seed=1, progress=False)
+    warm = dm.track(run, ds.X_train, progress=False)
+    cold = dm.to_pairs(run.model, ds.X_train, progress=False)
+    cold_r2 = dm.metrics.output_r2(cold.to_mlp(ds.X_train, readout="trained").predict(ds.X_train),
+                                   run.model.predict(ds.X_train))
+    assert warm.r2_through[-1] >= cold_r2 - 0.01
 
 def test_track_accepts_a_train_run_and_is_deterministic():
     ds = dm.load_dataset("digits", n_train=300)
@@ -205,7 +231,7 @@ def test_saved_trajectory_renders_every_figure_without_mapping(points, tmp_path,
     def no_maps(*args, **kwargs):
         raise AssertionError("a figure must not recompute a map")
 
-    monkeypatch.setattr(module, "to_pairs", no_maps)
+    monkeypatch.setattr(module, "map_network", no_maps)
     paths = trajectory_figures(dm.Trajectory.load(tmp_path / "t.npz"), tmp_path / "figures")
     names = sorted(p.name for p in paths)
     assert names == ["importance_heatmap.png", "pairs_2d.gif", "pairs_2d.png", "trajectory_curves.png"]

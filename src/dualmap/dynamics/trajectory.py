@@ -11,8 +11,9 @@ import numpy as np
 from .._io import CorruptFileError, load_archive, save_archive
 from .._progress import progress_bar
 from .._validation import check_data, check_targets
-from ..maps.forward import DEFAULT_METHOD, to_pairs
-from ..maps.pairmap import PairMap, fingerprint
+from ..maps.context import DEFAULT_METHOD, DataContext, SearchOptions, WarmStart
+from ..maps.forward import check_network, map_network
+from ..maps.pairmap import PairMap, fingerprint, network_fingerprint
 from ..metrics import output_r2
 from ..network import MLP
 from ..train import TrainRun
@@ -43,13 +44,21 @@ class Trajectory:
     correlations : list of list of ndarray of shape (m_l,)
         Activation correlation ``ρ_k`` of every neuron with its pair's SWIM neuron.
     match_scores : list of list of ndarray of shape (m_l,)
-        The map method's own score of every chosen pair (for warm starts).
+        The map method's own score of every chosen pair.
+    atoms, coefficients, neuron_r2 : list of list of ndarray
+        Per checkpoint and layer: the atoms (m_l, k, 2), their coefficients (m_l, k + 1) and every neuron's R²
+        (:class:`~dualmap.PairMap`); the next checkpoint's warm start.
     contributions : list of list of ndarray of shape (m_l,)
         ``u_k`` (:func:`~dualmap.dynamics.measures.neuron_contributions`).
     drift : ndarray of shape (T-1, L)
         :func:`~dualmap.dynamics.measures.neuron_drift` between consecutive checkpoints.
     output_r2 : ndarray of shape (T,)
         R² of the converted network (readout refit to the trained outputs) against the trained outputs, on ``X``.
+    r2_through : ndarray of shape (T,)
+        R² of the rebuilt network (through the checkpoint's own readout) against its outputs, on ``X``.
+    network_fingerprints : list of str
+        :func:`~dualmap.maps.pairmap.network_fingerprint` of every mapped checkpoint (a resume must see the
+        same networks).
     map_seconds : ndarray of shape (T,)
     swim_density : ndarray of shape (N,)
         :func:`~dualmap.dynamics.measures.swim_point_density` on ``X`` and the targets.
@@ -73,6 +82,11 @@ class Trajectory:
     swim_density: np.ndarray
     X: np.ndarray = field(repr=False)
     y: np.ndarray | None = field(repr=False, default=None)
+    atoms: list = field(default_factory=list, repr=False)
+    coefficients: list = field(default_factory=list, repr=False)
+    neuron_r2: list = field(default_factory=list, repr=False)
+    r2_through: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    network_fingerprints: list = field(default_factory=list)
     method: str = DEFAULT_METHOD
     params: dict = field(default_factory=dict)
     activations: list = field(default_factory=list)
@@ -123,10 +137,12 @@ class Trajectory:
         return np.array([rank_correlation(row, self.swim_density) for row in self.importance])
 
     def previous_map(self) -> PairMap:
-        """The last checkpoint's map as a :class:`~dualmap.PairMap` (pairs, scales, match scores): a warm start."""
+        """The last checkpoint's map as a :class:`~dualmap.PairMap` (atoms, coefficients, scores): a warm start."""
         return PairMap(pairs=self.pairs[-1], scales=self.scales[-1],
-                       scores=[{"match_score": m} for m in self.match_scores[-1]], activations=self.activations,
-                       method=self.method, params={}, x_fingerprint=self.x_fingerprint)
+                       scores=[{"match_score": m, "neuron_r2": r} for m, r in zip(self.match_scores[-1],
+                                                                                 self.neuron_r2[-1])],
+                       activations=self.activations, method=self.method, params={}, x_fingerprint=self.x_fingerprint,
+                       atoms=self.atoms[-1], coefficients=self.coefficients[-1])
 
     def top_points(self, n: int = 10, *, checkpoint: int = -1) -> np.ndarray:
         """Indices of the ``n`` most important points at a checkpoint, most important first."""
@@ -147,6 +163,7 @@ class Trajectory:
             "settled_step": settled,
             "quality_first": self.quality[0].tolist(), "quality_last": self.quality[-1].tolist(),
             "output_r2_last": float(self.output_r2[-1]),
+            "r2_through_last": float(self.r2_through[-1]) if len(self.r2_through) else None,
             "concentration_first": float(concentration[0]), "concentration_last": float(concentration[-1]),
             "swim_alignment_first": float(alignment[0]), "swim_alignment_last": float(alignment[-1]),
             "map_seconds_total": float(self.map_seconds.sum()),
@@ -160,7 +177,7 @@ class Trajectory:
     def save(self, path):
         """Save to a dualmap archive: the per-checkpoint maps and every derived array, with the steps."""
         arrays = {"steps": np.asarray(self.steps, dtype=np.int64), "drift": self.drift,
-                  "output_r2": self.output_r2, "map_seconds": self.map_seconds,
+                  "output_r2": self.output_r2, "map_seconds": self.map_seconds, "r2_through": self.r2_through,
                   "swim_density": self.swim_density, "X": self.X}
         if self.y is not None:
             arrays["y"] = self.y
@@ -171,12 +188,16 @@ class Trajectory:
                 arrays[f"correlations_{t}_{layer}"] = self.correlations[t][layer]
                 arrays[f"match_scores_{t}_{layer}"] = self.match_scores[t][layer]
                 arrays[f"contributions_{t}_{layer}"] = self.contributions[t][layer]
+                arrays[f"atoms_{t}_{layer}"] = self.atoms[t][layer]
+                arrays[f"coefficients_{t}_{layer}"] = self.coefficients[t][layer]
+                arrays[f"neuron_r2_{t}_{layer}"] = self.neuron_r2[t][layer]
         if self.n_checkpoints:
             arrays.update(importance=self.importance, switch_rate=self.switch_rate, quality=self.quality,
                           concentration=self.concentration, swim_alignment=self.swim_alignment)
         meta = {"method": self.method, "params": self.params, "activations": list(self.activations),
                 "x_fingerprint": self.x_fingerprint, "task": self.task, "config": self.config,
-                "n_checkpoints": self.n_checkpoints, "n_layers": len(self.activations)}
+                "n_checkpoints": self.n_checkpoints, "n_layers": len(self.activations),
+                "network_fingerprints": list(self.network_fingerprints)}
         return save_archive(path, "Trajectory", arrays, meta)
 
     @classmethod
@@ -189,14 +210,26 @@ class Trajectory:
             def per_checkpoint(name):
                 return [[arrays[f"{name}_{t}_{layer}"] for layer in range(L)] for t in range(T)]
 
-            return cls(steps=arrays["steps"], pairs=per_checkpoint("pairs"), scales=per_checkpoint("scales"),
+            pairs = per_checkpoint("pairs")
+            if T and "atoms_0_0" not in arrays:      # written before atoms existed: one pair per neuron
+                atoms = [[p[:, None, :] for p in layers] for layers in pairs]
+                coefficients = [[np.stack([s, np.zeros(len(s))], axis=1) for s in layers]
+                                for layers in per_checkpoint("scales")]
+                neuron_r2 = [[r ** 2 for r in layers] for layers in per_checkpoint("correlations")]
+            else:
+                atoms, coefficients = per_checkpoint("atoms"), per_checkpoint("coefficients")
+                neuron_r2 = per_checkpoint("neuron_r2")
+
+            return cls(steps=arrays["steps"], pairs=pairs, scales=per_checkpoint("scales"),
                        correlations=per_checkpoint("correlations"), match_scores=per_checkpoint("match_scores"),
                        contributions=per_checkpoint("contributions"),
                        drift=arrays["drift"].reshape(-1, L), output_r2=arrays["output_r2"],
                        map_seconds=arrays["map_seconds"], swim_density=arrays["swim_density"], X=arrays["X"],
                        y=arrays.get("y"), method=meta["method"], params=meta["params"],
                        activations=meta["activations"], x_fingerprint=meta["x_fingerprint"], task=meta["task"],
-                       config=meta.get("config", {}))
+                       config=meta.get("config", {}), atoms=atoms, coefficients=coefficients, neuron_r2=neuron_r2,
+                       r2_through=arrays.get("r2_through", np.full(T, np.nan)),
+                       network_fingerprints=list(meta.get("network_fingerprints", [])))
         except (KeyError, ValueError, TypeError) as exc:
             raise CorruptFileError(f"{path} is not a valid Trajectory file: {exc}") from exc
 
@@ -226,15 +259,21 @@ def _density_targets(y, task, classes, final: MLP, X):
     return np.asarray(y, dtype=np.float64)
 
 
-#: Tracking's default forward map: ``"function"`` chooses each neuron's pair from that neuron alone, so a
-#: pair changes when its neuron changes. ``"joint"`` couples the neurons of a layer (a choice depends on
-#: all the others), and its pairs flip in blocks between near-equivalent combinations (BENCHMARKS.md).
-TRACK_METHOD = "function"
+#: Tracking's forward map: the single map's engine (:func:`~dualmap.to_pairs`), warm-started.
+TRACK_METHOD = DEFAULT_METHOD
 
 
-def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, y=None, seed: int = 0, path=None,
-          warm_start: bool = True, progress: bool = True, **map_options) -> Trajectory:
+def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, y=None, seed: int = 0, path=None,
+          warm_start: bool = True, settle_angle: float = 0.02, warm_margin: float = 1e-3, device="auto",
+          progress: bool = True, **map_options) -> Trajectory:
     """Map every checkpoint of a training run to pairs of data points (:func:`~dualmap.to_pairs`).
+
+    The data are prepared once (:class:`~dualmap.maps.DataContext`: validation, fingerprint, evaluation rows,
+    Gram matrices and neighbour lists per layer representation) and shared by every checkpoint's map. With
+    ``warm_start``, each map is seeded by the previous one (:class:`~dualmap.maps.WarmStart`): the previous
+    atoms join every neuron's candidates and start its search, they do not replace it; only a neuron whose
+    activations turned by at most ``settle_angle`` and whose previous atoms still reproduce it as well
+    (within ``warm_margin`` in neuron R²) keeps them without a search.
 
     Parameters
     ----------
@@ -242,8 +281,10 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, y=None, seed: in
         Checkpoints in increasing step order, all with the same architecture.
     X : ndarray of shape (N, d)
         The data the pairs index (usually the training inputs).
-    method : str, default="function"
-        Forward-map method (:data:`TRACK_METHOD` says why not the single-map default ``"joint"``).
+    method : str, default="downstream"
+        Forward-map method.
+    atoms : int, default=1
+        Atoms per neuron.
     y : array-like of shape (N,) or (N, k), optional
         Labels or targets of ``X``, for SWIM's own density (swim alignment) and for the figures. Without
         them, SWIM's density uses the final network's outputs.
@@ -251,14 +292,17 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, y=None, seed: in
         Seeds every map and the density estimate.
     path : str or Path, optional
         Save the trajectory here after every checkpoint (atomically). If the file exists and holds the same
-        run (same steps so far, data, method and parameters), the checkpoints already mapped are kept and
-        tracking resumes after them.
+        run (same steps so far, the same checkpoint networks, data, method and parameters), the checkpoints
+        already mapped are kept and tracking resumes after them.
     warm_start : bool, default=True
-        Give every checkpoint's map the previous checkpoint's pairs as candidates.
+        Seed every checkpoint's map with the previous checkpoint's.
+    settle_angle, warm_margin : float
+        See :class:`~dualmap.maps.WarmStart`.
+    device : {"auto", "cpu", "cuda"}
     progress : bool
         Progress bar over the checkpoints.
     **map_options
-        Passed to :func:`~dualmap.to_pairs` (e.g. ``n_eval``, ``n_list``).
+        Further :func:`~dualmap.to_pairs` search options (e.g. ``n_eval``, ``n_list``).
 
     Returns
     -------
@@ -271,50 +315,64 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, y=None, seed: in
     if np.any(np.diff(steps) <= 0):
         raise ValueError(f"checkpoint steps must increase strictly; got {steps.tolist()}")
     first = checkpoints[0][1]
+    check_network(first)
     for step, network in checkpoints:
         shapes = [w.shape for w in network.weights]
         if shapes != [w.shape for w in first.weights] or list(network.activations) != list(first.activations):
             raise ValueError(f"checkpoint at step {step} has another architecture than the first checkpoint")
-    X = check_data(X, min_samples=2, n_features=first.input_dim)
+    unknown = set(map_options) - set(SearchOptions.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"track got unknown map options {sorted(unknown)}; allowed: "
+                        f"{sorted(set(SearchOptions.__dataclass_fields__) - {'method', 'atoms', 'seed'})}")
+    options = SearchOptions(method=method, atoms=atoms, seed=seed, **map_options)
+    context = DataContext.build(X, n_features=first.input_dim, n_eval=options.n_eval, seed=seed, device=device,
+                                dtype=options.dtype, n_neighbors=options.n_neighbors)
+    X = context.X
     y_kept = None if y is None else np.asarray(y)
-    params = dict(map_options, seed=seed, warm_start=warm_start)
-    x_fingerprint = fingerprint(X)
+    params = dict(map_options, atoms=atoms, seed=seed, warm_start=warm_start)
+    if warm_start:
+        params.update(settle_angle=settle_angle, warm_margin=warm_margin)
     density = swim_point_density(X, _density_targets(y, task, classes, checkpoints[-1][1], X), seed=seed)
 
     trajectory = Trajectory(steps=steps[:0], pairs=[], scales=[], correlations=[], match_scores=[], contributions=[],
                             drift=np.zeros((0, first.n_hidden_layers)), output_r2=np.zeros(0),
                             map_seconds=np.zeros(0), swim_density=density, X=X.astype(np.float32), y=y_kept,
                             method=method, params=params, activations=list(first.activations[:-1]),
-                            x_fingerprint=x_fingerprint, task=task, config=config)
+                            x_fingerprint=context.fingerprint, task=task, config=config)
     if path is not None and Path(path).exists():
-        trajectory = _resume(path, trajectory, steps)
+        trajectory = _resume(path, trajectory, steps, [network for _, network in checkpoints])
 
-    cache: dict = {}                     # the first layer's Gram matrix and neighbours, shared by every map
     done = trajectory.n_checkpoints
     bar = progress_bar(total=len(checkpoints), initial=done, desc=f"track ({method})", disable=not progress,
                        unit="checkpoint")
     with bar:
         for t in range(done, len(checkpoints)):
             step, network = checkpoints[t]
-            warm = {}
+            warm = None
             if warm_start and trajectory.pairs:
-                warm = dict(warm_pairs=trajectory.previous_map(), warm_network=checkpoints[t - 1][1])
+                warm = WarmStart(trajectory.previous_map(), checkpoints[t - 1][1], settle_angle=settle_angle,
+                                 margin=warm_margin)
             started = time.perf_counter()
-            pair_map = to_pairs(network, X, method=method, seed=seed, progress=False, cache=cache, **warm,
-                                **map_options)
+            pair_map = map_network(network, context, options, warm=warm)
             seconds = time.perf_counter() - started
             teacher = network.predict(X)
             converted = pair_map.to_mlp(X, teacher)
+            rebuilt = pair_map.to_mlp(X, readout="trained")
             drift = neuron_drift(checkpoints[t - 1][1], network) if t > 0 else None
             trajectory.steps = np.append(trajectory.steps, step)
             trajectory.pairs.append(pair_map.pairs)
             trajectory.scales.append(pair_map.scales)
+            trajectory.atoms.append(pair_map.atoms)
+            trajectory.coefficients.append(pair_map.coefficients)
+            trajectory.neuron_r2.append([s["neuron_r2"] for s in pair_map.scores])
             trajectory.correlations.append([s["activation_correlation"] for s in pair_map.scores])
             trajectory.match_scores.append([s["match_score"] for s in pair_map.scores])
             trajectory.contributions.append(neuron_contributions(network, X))
+            trajectory.network_fingerprints.append(pair_map.network_fingerprint)
             if drift is not None:
                 trajectory.drift = np.vstack([trajectory.drift, drift[None, :]])
             trajectory.output_r2 = np.append(trajectory.output_r2, _safe_r2(converted.predict(X), teacher))
+            trajectory.r2_through = np.append(trajectory.r2_through, _safe_r2(rebuilt.predict(X), teacher))
             trajectory.map_seconds = np.append(trajectory.map_seconds, seconds)
             if path is not None:
                 trajectory.save(path)
@@ -329,10 +387,13 @@ def _safe_r2(outputs, reference) -> float:
         return float("nan")
 
 
-def _resume(path, fresh: Trajectory, steps: np.ndarray) -> Trajectory:
+def _resume(path, fresh: Trajectory, steps: np.ndarray, networks) -> Trajectory:
     """The saved trajectory at ``path`` if it is a prefix of this run; otherwise a clear error."""
     saved = Trajectory.load(path)
     mismatches = []
+    mapped = [network_fingerprint(network) for network in networks[:saved.n_checkpoints]]
+    if saved.network_fingerprints != mapped:
+        mismatches.append("the checkpoint networks (their weights)")
     if saved.x_fingerprint != fresh.x_fingerprint:
         mismatches.append("the data X")
     if saved.method != fresh.method or saved.params != fresh.params:

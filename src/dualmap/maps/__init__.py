@@ -1,8 +1,11 @@
 """Forward maps: trained network → pairs of data points (and planted networks to test them)."""
 
-from .forward import DEFAULT_METHOD, METHODS, candidate_pairs, to_pairs
-from .pairmap import SCORE_NAMES, PairMap, fingerprint
+from ._single import candidate_pairs
+from .context import DEFAULT_METHOD, METHODS, STEEPNESS, DataContext, SearchOptions, WarmStart
+from .forward import map_network, to_pairs
+from .pairmap import READOUTS, SCORE_NAMES, PairMap, fingerprint, fold_coefficients, network_fingerprint
 from .planted import PlantedNetwork, planted_network, planted_recovery
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "SCORE_NAMES", "PairMap", "PlantedNetwork", "candidate_pairs", "fingerprint",
-           "planted_network", "planted_recovery", "to_pairs"]
+__all__ = ["DEFAULT_METHOD", "METHODS", "READOUTS", "SCORE_NAMES", "STEEPNESS", "DataContext", "PairMap",
+           "PlantedNetwork", "SearchOptions", "WarmStart", "candidate_pairs", "fingerprint", "fold_coefficients",
+           "map_network", "network_fingerprint", "planted_network", "planted_recovery", "to_pairs"]

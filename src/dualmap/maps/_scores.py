@@ -114,11 +114,13 @@ def eval_gram(Z: torch.Tensor, eval_rows: torch.Tensor, n_candidate_evaluations:
 
 
 def candidate_activations(Z: torch.Tensor, Z_eval: torch.Tensor, candidates: torch.Tensor,
-                          activation: str, gram: torch.Tensor | None = None) -> torch.Tensor:
-    """Activations of the SWIM neurons of candidate pairs at evaluation points.
+                          activation: str, gram: torch.Tensor | None = None,
+                          steepness: torch.Tensor | None = None) -> torch.Tensor:
+    """Activations of the SWIM neurons of candidate pairs at evaluation points, optionally steepened.
 
-    For pair ``(i, j)`` the pre-activation at ``z_s`` is :math:`s_1 \\langle \\Delta, z_s - z_i\\rangle /
-    \\lVert\\Delta\\rVert^2 - s_2` with :math:`\\Delta = z_j - z_i` (:func:`~dualmap.swim.swim_neurons`).
+    For pair ``(i, j)`` the pre-activation at ``z_s`` is :math:`\\gamma\\,(s_1 \\langle \\Delta, z_s - z_i\\rangle /
+    \\lVert\\Delta\\rVert^2 - s_2)` with :math:`\\Delta = z_j - z_i` (:func:`~dualmap.swim.swim_neurons`) and
+    steepness ``γ`` (1, the strict SWIM neuron, unless ``steepness`` is given).
     With ``gram`` (:func:`eval_gram`), :math:`\\langle \\Delta, z_s\\rangle = G_{js} - G_{is}` is read off it.
 
     Parameters
@@ -128,6 +130,7 @@ def candidate_activations(Z: torch.Tensor, Z_eval: torch.Tensor, candidates: tor
     candidates : torch.Tensor of shape (..., 2), int64 rows of ``Z``
     gram : torch.Tensor of shape (n, n_eval), optional
         ``Z @ Z_eval.T``.
+    steepness : torch.Tensor of shape candidates.shape[:-1], optional
 
     Returns
     -------
@@ -139,6 +142,8 @@ def candidate_activations(Z: torch.Tensor, Z_eval: torch.Tensor, candidates: tor
     delta_sq = (delta * delta).sum(dim=-1).clamp_min(torch.finfo(Z.dtype).tiny)
     projection = delta @ Z_eval.T if gram is None else gram[candidates[..., 1]] - gram[candidates[..., 0]]
     pre = s1 * (projection - (delta * z1).sum(dim=-1, keepdim=True)) / delta_sq[..., None] - s2
+    if steepness is not None:
+        pre = pre * steepness[..., None]
     return activation_function(activation)(pre)
 
 
