@@ -147,7 +147,7 @@ def validation_split(ds: Dataset, fraction: float, seed: int = 0):
 def compare_inits(data, widths, activation="relu", *, inits=DEFAULT_INITS, seeds=(0, 1, 2), optimizer="adam",
                   lr=1e-3, epochs=30, batch_size=128, momentum=0.9, persistence_checkpoints: int = 8,
                   persistence_inits=None, map_method: str = "function", validation_fraction: float = 0.2,
-                  progress: bool = True, **dataset_options) -> InitComparison:
+                  selection_seeds=None, progress: bool = True, **dataset_options) -> InitComparison:
     """Train the same architecture from every initialisation in ``inits`` with the same budget.
 
     Parameters
@@ -175,6 +175,9 @@ def compare_inits(data, widths, activation="relu", *, inits=DEFAULT_INITS, seeds
         The inits whose persistence is measured (default: all).
     map_method : str
         Forward-map method for the persistence.
+    selection_seeds : sequence of int, optional
+        The seeds whose runs choose the learning rate (default: all); the other seeds are trained with the
+        chosen rate only (cheaper; the choice is still made on the validation split).
 
     Returns
     -------
@@ -205,10 +208,12 @@ def compare_inits(data, widths, activation="relu", *, inits=DEFAULT_INITS, seeds
     if measured - set(inits):
         raise ValueError(f"persistence_inits {sorted(measured - set(inits))} are not in inits {inits}")
 
+    selecting = list(seeds) if selection_seeds is None or not select else list(selection_seeds)
+    if not selecting or set(selecting) - set(seeds):
+        raise ValueError(f"selection_seeds must be a non-empty subset of seeds {list(seeds)}; got {selection_seeds!r}")
     runs, failures = {}, []
-    jobs = [(spec, rate, seed) for spec in inits for rate in grid for seed in seeds]
-    bar = progress_bar(jobs, desc="compare inits", disable=not progress, unit="run")
-    for spec, rate, seed in bar:
+
+    def run_one(spec, rate, seed):
         init, finetune = specs[spec]
         started = time.perf_counter()
         try:
@@ -219,18 +224,27 @@ def compare_inits(data, widths, activation="relu", *, inits=DEFAULT_INITS, seeds
         except FloatingPointError as exc:
             failures.append(dict(init=spec, lr=rate, seed=seed, error=str(exc)))
             runs[spec, rate, seed] = None
-            continue
+            return
         runs[spec, rate, seed] = (run, time.perf_counter() - started)
+
+    jobs = [(spec, rate, seed) for spec in inits for rate in grid for seed in selecting]
+    for spec, rate, seed in progress_bar(jobs, desc="compare inits", disable=not progress, unit="run"):
+        run_one(spec, rate, seed)
 
     def validation_loss(spec, rate):
         values = [np.inf if runs[spec, rate, s] is None else
                   runs[spec, rate, s][0].history["val_loss"][-1] if select else
-                  runs[spec, rate, s][0].history["train_loss"][-1] for s in seeds]
+                  runs[spec, rate, s][0].history["train_loss"][-1] for s in selecting]
         values = [v if np.isfinite(v) else np.inf for v in values]
         return float(np.median(values))
 
     validation_losses = {spec: {repr(rate): validation_loss(spec, rate) for rate in grid} for spec in inits}
     chosen = {spec: min(grid, key=lambda rate: validation_loss(spec, rate)) for spec in inits}
+    rest = [(spec, chosen[spec], seed) for spec in inits for seed in seeds if seed not in selecting]
+    for spec, rate, seed in progress_bar(rest, desc="compare inits (chosen lr)", disable=not progress, unit="run"):
+        run_one(spec, rate, seed)
+    for key in [key for key in runs if key[1] != chosen[key[0]]]:
+        del runs[key]                                      # free the networks of the rates not chosen
 
     rows, curves = [], {spec: {} for spec in inits}
     for spec in inits:
@@ -278,7 +292,7 @@ def compare_inits(data, widths, activation="relu", *, inits=DEFAULT_INITS, seeds
     config = dict(dataset=ds.name, n_train=len(ds.X_train), n_fit=len(X_fit), widths=list(widths),
                   activation=activation, inits=list(inits), seeds=list(seeds), optimizer=optimizer,
                   lr=grid[0] if not select else grid, lr_grid=grid, chosen_lr=chosen,
-                  validation_fraction=validation_fraction if select else None,
+                  validation_fraction=validation_fraction if select else None, selection_seeds=selecting,
                   validation_losses=validation_losses, failures=failures, epochs=epochs, batch_size=batch_size,
                   momentum=momentum, persistence_checkpoints=persistence_checkpoints, map_method=map_method,
                   task=ds.task)
