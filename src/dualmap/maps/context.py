@@ -80,7 +80,7 @@ class SearchOptions:
     n_eval: int = 2048
     n_list: int = 32
     refine_rounds: int = 2
-    n_neighbors: int = 8
+    n_neighbors: int = 16
     sweeps: int = 3
     ratio: float = 0.04
     max_candidates: int = 64

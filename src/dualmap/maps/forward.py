@@ -83,7 +83,7 @@ def check_network(mlp) -> list[str]:
 
 def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, atoms: int = 1, steepness: str = "swim",
              n_anchors: int = 8, n_partners: int = 8, n_random: int = 64, n_eval: int = 2048, n_list: int = 32,
-             refine_rounds: int = 4, n_neighbors: int = 16, sweeps: int = 3, ratio: float = 0.04,
+             refine_rounds: int | None = None, n_neighbors: int = 16, sweeps: int = 3, ratio: float = 0.04,
              max_candidates: int = 64, seed: int = 0, device="auto", dtype="float32",
              progress: bool = True) -> PairMap:
     """Map every hidden neuron of ``mlp`` to ``atoms`` ordered pairs of rows of ``X`` and the affine combination of
@@ -109,9 +109,9 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, atoms: int = 1, steep
         Points on which candidates are compared (a seeded subset of ``X``).
     n_list : int, default=32
         ``"joint"``/``"downstream"``: how many of each neuron's best candidates the joint choice may use.
-    refine_rounds, n_neighbors : int, default=4, 16
+    refine_rounds, n_neighbors : int, default=None, 16
         Rounds of local search that move either point of a pair to one of its ``n_neighbors`` nearest data
-        points (0 switches it off; ``"downstream"`` uses at most 8 neighbours).
+        points (0 switches it off; None: 2 for ``"downstream"``, which uses at most 8 neighbours, 4 otherwise).
     sweeps : int, default=3
         ``"downstream"``: coordinate-descent passes per round.
     ratio, max_candidates : float, int
@@ -128,6 +128,8 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, atoms: int = 1, steep
         With ``atoms[l]`` (width, k, 2), ``coefficients[l]`` (width, k + 1) and ``pairs[l]`` (width, 2), the
         principal atoms; ``pm.to_mlp(X, readout="trained")`` is the rebuilt network.
     """
+    if refine_rounds is None:
+        refine_rounds = 2 if method == "downstream" else 4
     options = SearchOptions(method=method, atoms=atoms, steepness=steepness, n_anchors=n_anchors,
                             n_partners=n_partners, n_random=n_random, n_eval=n_eval, n_list=n_list,
                             refine_rounds=refine_rounds, n_neighbors=n_neighbors, sweeps=sweeps, ratio=ratio,
