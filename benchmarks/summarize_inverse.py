@@ -80,6 +80,29 @@ def compare_table() -> None:
               f"{pers(old['final_persistence'])} | {pers(new['final_persistence'])} |")
 
 
+def reasons_table() -> None:
+    """Where the default misses: validation loss per rate, final train loss and first-layer displacement vs He."""
+    path = RESULTS / "inverse_compare.json"
+    if not path.exists():
+        return
+    document = json.loads(path.read_text())
+    print("| data | net | act | opt | swim: validation loss per lr (chosen **bold**) | He: same | final train loss "
+          "swim / He | first-layer displacement swim / He | swim start test loss / He final test loss |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for block in document["rows"]:
+        config, table = block["config"], {row["init"]: row for row in block["table"]}
+
+        def losses(init):
+            return " / ".join((f"**{v:.3f}**" if float(k) == config["chosen_lr"][init] else f"{v:.3f}")
+                              for k, v in config["validation_losses"][init].items())
+        start = np.median(_medians(block, "swim", "start_test_loss"))
+        net = "-".join([str(block["width"])] * block["depth"])
+        print(f"| {block['dataset']} | {net} | {block['activation']} | {block['optimizer']} | {losses('swim')} | "
+              f"{losses('he')} | {table['swim']['final_train_loss']:.4f} / {table['he']['final_train_loss']:.4f} | "
+              f"{table['swim']['displacement'][0]:.3f} / {table['he']['displacement'][0]:.3f} | "
+              f"{start:.3f} / {table['he']['final_test_loss']:.3f} |")
+
+
 def pairspace_table() -> None:
     path = RESULTS / "inverse_pairspace.json"
     if not path.exists():
@@ -163,8 +186,8 @@ def candidates_table() -> None:
 if __name__ == "__main__":
     import sys
 
-    sections = {"compare": compare_table, "cause": cause_tables, "candidates": candidates_table,
+    sections = {"compare": compare_table, "reasons": reasons_table, "cause": cause_tables, "candidates": candidates_table,
                 "pairspace": pairspace_table}
-    for name in sys.argv[1:] or ["cause", "candidates", "compare", "pairspace"]:
+    for name in sys.argv[1:] or ["cause", "candidates", "compare", "reasons", "pairspace"]:
         sections[name]()
         print()

@@ -261,10 +261,10 @@ def compare_inits(data, widths, activation="relu", *, inits=DEFAULT_INITS, seeds
             run, seconds = runs[spec, rate, seed]
             start = run.checkpoints[0][1]
             start_history = _evaluate_start(start, ds, run.task, X_fit, y_fit)
-            history = {"train_loss": [start_history["train_loss"]] + np.asarray(run.history["train_loss"]).tolist(),
-                       "train_metric": [start_history["train_metric"]] + np.asarray(run.history["train_metric"]).tolist(),
-                       "val_loss": [start_history["val_loss"]] + np.asarray(run.history["test_loss"]).tolist(),
-                       "val_metric": [start_history["val_metric"]] + np.asarray(run.history["test_metric"]).tolist()}
+            # curves keep their issue-5 keys: "val_*" is the test split (the report labels it so)
+            history = {key: [start_history[key]] + np.asarray(run.history[source]).tolist() for key, source in
+                       (("train_loss", "train_loss"), ("train_metric", "train_metric"),
+                        ("val_loss", "test_loss"), ("val_metric", "test_metric"))}
             history["step"] = [0] + np.asarray(run.history["step"]).tolist()
             curves[spec][str(seed)] = history
             persistence, persistence_steps = [], []

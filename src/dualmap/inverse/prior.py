@@ -131,7 +131,10 @@ class PairPrior:
         if targets is None:
             raise ValueError("a pair prior needs the targets of the points it samples for (its features use them)")
         Z_np = Z.detach().cpu().double().numpy() if isinstance(Z, torch.Tensor) else np.asarray(Z, dtype=np.float64)
-        targets_np = targets.detach().cpu().double().numpy() if isinstance(targets, torch.Tensor) else np.asarray(targets)
+        if isinstance(targets, torch.Tensor):
+            targets_np = targets.detach().cpu().double().numpy()
+        else:
+            targets_np = np.asarray(targets)
         task = task or _guess_task(targets_np)
         if task != self.task:
             raise ValueError(f"this pair prior was fitted on {self.task} data; it cannot sample for {task} targets")

@@ -64,8 +64,8 @@ def sample_hidden_layers(Z: torch.Tensor, targets: torch.Tensor | None, layer_wi
     weights, biases, pairs = [], [], []
     for layer, width in enumerate(layer_widths):
         if getattr(sampler, "is_pair_prior", False):
-            layer_pairs = sampler.sample_pairs(Z, width, rng, targets=targets, candidates_per_point=candidates_per_point,
-                                               layer=layer)
+            layer_pairs = sampler.sample_pairs(Z, width, rng, targets=targets,
+                                               candidates_per_point=candidates_per_point, layer=layer)
             index = torch.as_tensor(layer_pairs, device=Z.device)
             weight, bias = swim_neurons(Z[index[:, 0]], Z[index[:, 1]], activation)
         elif sampler == "random":
