@@ -330,3 +330,13 @@ def test_pair_prior_bad_input(digits, digits_prior):
         prior.log_weight(np.zeros((3, 5)))
     with pytest.raises(ValueError, match="unknown sampler"):
         dm.sample_network(digits.X_train, np.eye(10)[digits.y_train], (8,), "relu", sampler="gaussian")
+
+
+def test_default_finetune_same_seed_same_run(digits):
+    kwargs = dict(init="swim", epochs=2, seed=4, checkpoints=2, progress=False)
+    for optimizer in ("adam", "sgd"):
+        a = dm.train([16, 8], digits.X_train, digits.y_train, optimizer=optimizer, lr=1e-2, **kwargs)
+        b = dm.train([16, 8], digits.X_train, digits.y_train, optimizer=optimizer, lr=1e-2, **kwargs)
+        for x, y in zip(a.model.weights, b.model.weights):
+            assert_array_equal(x, y)
+        assert a.config["finetune"] == "calibrate+rebalance+layer_lr+warmup"
