@@ -50,7 +50,7 @@ import yaml
 
 from .._io import atomic_open, json_default, write_text_atomic
 from .config import ConfigError, StudyConfig, apply_overrides, config_hash, parse_yaml, validate_config
-from .folder import FolderError, claim, hold_lock, write_marker
+from .folder import FolderError, claim, hold_lock, read_marker, write_marker
 
 __all__ = ["SweepResult", "SweepRun", "expand_grid", "run_sweep"]
 
@@ -584,6 +584,7 @@ def run_sweep(grid, out, *, scheduler: str | None = None, workers: int = 2, runn
     out = Path(out).resolve()
     marker = claim(out, "sweep", adopt=_adopt_sweep)
     with hold_lock(out, "a dualmap sweep"), _terminate_cleanly():
+        marker = read_marker(out) or marker    # again, under the lock: a sweep that just finished may have marked it
         return _sweep(runs, grid_text, marker, out, scheduler, workers, runner, progress, figures, merge, started)
 
 
