@@ -1,4 +1,7 @@
-"""Forward-map benchmark (issue 3): quality against null models, the thesis setting, and scale.
+"""Forward-map benchmark: faithfulness through the trained network (issue 11), quality against refit null
+models (issue 3), the thesis setting, and scale.
+
+    python benchmarks/forward_map.py --section through   # r2_through vs k with both nulls; digits, Fashion 10k
 
     python benchmarks/forward_map.py --section quality   # digits + Fashion-MNIST 10k, 1-2 layers, ReLU/tanh
     python benchmarks/forward_map.py --section thesis    # log2d, the 2023 thesis's own setting
@@ -49,6 +52,122 @@ def environment() -> dict:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- through (issue 11)
+#: (data set, n_train, hidden widths, activation, epochs, atoms values, scaling); "unit" = pixels in [0, 1]
+THROUGH_SETTINGS = (
+    ("digits", None, (256,), "relu", 100, (1, 2, 4, 8), "standard"),
+    ("digits", None, (256,), "tanh", 100, (1, 2, 4, 8), "standard"),
+    ("digits", None, (256,), "relu", 100, (1, 4), "unit"),
+    ("digits", None, (256, 256), "relu", 100, (1, 4), "standard"),
+    ("digits", None, (256, 256), "tanh", 100, (1, 4), "standard"),
+    ("fashion_mnist", 10_000, (512,), "relu", 30, (1, 4), "standard"),
+    ("fashion_mnist", 10_000, (512,), "tanh", 30, (1, 4), "standard"),
+    ("fashion_mnist", 10_000, (512,), "relu", 30, (1, 4), "unit"),
+    ("fashion_mnist", 10_000, (512, 512), "relu", 30, (4,), "standard"),
+    ("fashion_mnist", 10_000, (512, 512), "tanh", 30, (4,), "standard"),
+)
+
+
+def _unit_scaled(ds):
+    """The same split with pixels in [0, 1] (digits: /16; Fashion-MNIST: /255), not standardised."""
+    raw = dm.load_dataset(ds.name, n_train=ds.n_train if ds.name == "fashion_mnist" else None, standardize=False)
+    top = 16.0 if ds.name == "digits" else 255.0
+    return raw.X_train / top, raw.X_test / top, raw
+
+
+def through(seeds, quick=False, out=None) -> list[dict]:
+    """r2_through (test split) of the default map for each k, beside its two nulls, per setting and seed."""
+    from dualmap.metrics import r2_through, through_nulls
+
+    settings = THROUGH_SETTINGS[:2] if quick else THROUGH_SETTINGS
+    rows = []
+    for seed, (name, n_train, widths, activation, epochs, atom_values, scaling) in (
+            (seed, setting) for seed in seeds for setting in settings):   # every setting once before the next seed
+        ds = dm.load_dataset(name, n_train=n_train)
+        X_train, X_test, y_train = ds.X_train, ds.X_test, ds.y_train
+        if scaling == "unit":
+            X_train, X_test, raw = _unit_scaled(ds)
+            y_train = raw.y_train
+        run = dm.train(list(widths), X_train, y_train, activation=activation, optimizer="adam", lr=1e-3,
+                       epochs=epochs, batch_size=128, seed=seed, checkpoints=2, progress=False)
+        for k in atom_values:
+            pair_map = dm.to_pairs(run.model, X_train, atoms=k, seed=seed, progress=False)
+            nulls = through_nulls(run.model, X_train, atoms=k, seed=seed)
+            row = dict(dataset=name, n_train=len(X_train), widths=list(widths), activation=activation,
+                       scaling=scaling, epochs=epochs, seed=seed, atoms=k, map_seconds=pair_map.seconds,
+                       r2_through=r2_through(pair_map, run.model, X_train, X_test),
+                       r2_through_null_swim=r2_through(nulls["swim"], run.model, X_train, X_test),
+                       r2_through_null_uniform=r2_through(nulls["uniform"], run.model, X_train, X_test),
+                       neuron_r2=[float(np.median(s["neuron_r2"])) for s in pair_map.scores],
+                       trained_test_accuracy=float(np.mean(run.model.predict(X_test).argmax(1) ==
+                                                           (raw.y_test if scaling == "unit" else ds.y_test))))
+            row["gap_closed_through"] = dm.metrics.gap_closed(row["r2_through"], row["r2_through_null_swim"])
+            if activation == "tanh" and len(widths) == 1:
+                relaxed = dm.to_pairs(run.model, X_train, atoms=k, steepness="free", seed=seed, progress=False)
+                row["r2_through_free_steepness"] = r2_through(relaxed, run.model, X_train, X_test)
+            rows.append(row)
+            log(f"{name} {'-'.join(map(str, widths))} {activation} {scaling} seed={seed} k={k}: "
+                f"through={row['r2_through']:.4f} null swim={row['r2_through_null_swim']:.4f} "
+                f"uniform={row['r2_through_null_uniform']:.4f} t={pair_map.seconds:.1f}s"
+                + (f" free={row['r2_through_free_steepness']:.4f}" if "r2_through_free_steepness" in row else ""))
+            if out is not None:    # partial results survive an interrupted run
+                out(rows)
+    return rows
+
+
+def through_table(rows) -> str:
+    lines = ["| data | net | act | inputs | k | r2_through (test) | null SWIM | null uniform | gap closed through | "
+             "free steepness | neuron R² (median, per layer) | map s | seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    groups: dict = {}
+    for row in rows:
+        key = (row["dataset"], tuple(row["widths"]), row["activation"], row["scaling"], row["atoms"])
+        groups.setdefault(key, []).append(row)
+    for (name, widths, activation, scaling, k), group in groups.items():
+        def med(key):
+            values = [r[key] for r in group if key in r]
+            return float(np.median(values)) if values else float("nan")
+        layers = " / ".join(f"{np.median([r['neuron_r2'][i] for r in group]):.2f}" for i in range(len(widths)))
+        free = med("r2_through_free_steepness")
+        lines.append(f"| {name} | {'-'.join(map(str, widths))} | {activation} | {scaling} | {k} | "
+                     f"**{med('r2_through'):.4f}** | {med('r2_through_null_swim'):.4f} | "
+                     f"{med('r2_through_null_uniform'):.4f} | {med('gap_closed_through'):+.3f} | "
+                     f"{'' if np.isnan(free) else f'{free:.4f}'} | {layers} | {med('map_seconds'):.1f} | "
+                     f"{len(group)} |")
+    return "\n".join(lines)
+
+
+def through_figure(rows, path) -> None:
+    """r2_through against k for the map and both nulls, one panel per setting with ≥ 3 values of k."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = {}
+    for row in rows:
+        settings.setdefault((row["dataset"], tuple(row["widths"]), row["activation"], row["scaling"]), []).append(row)
+    settings = {key: group for key, group in settings.items() if len({r["atoms"] for r in group}) >= 3}
+    if not settings:
+        return
+    figure, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.4), squeeze=False)
+    for axis, ((name, widths, activation, scaling), group) in zip(axes[0], settings.items()):
+        ks = sorted({r["atoms"] for r in group})
+        for key, label, style in (("r2_through", "map", "o-"), ("r2_through_null_swim", "k SWIM-density pairs", "s--"),
+                                  ("r2_through_null_uniform", "k uniform pairs", "^:")):
+            axis.plot(ks, [np.median([r[key] for r in group if r["atoms"] == k]) for k in ks], style, label=label)
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(ks, [str(k) for k in ks])
+        axis.set_ylim(min(0.0, axis.get_ylim()[0]), 1.0)
+        axis.set_xlabel("atoms per neuron k")
+        axis.set_ylabel("r2_through (test)")
+        axis.set_title(f"{name} {'-'.join(map(str, widths))} {activation}")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 # --------------------------------------------------------------------------- quality
@@ -193,7 +312,7 @@ def scale_table(rows) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--section", choices=["quality", "thesis", "scale", "all"], default="all")
+    parser.add_argument("--section", choices=["through", "quality", "thesis", "scale", "all"], default="all")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     parser.add_argument("--quick", action="store_true", help="digits only / fewer sizes")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -207,9 +326,18 @@ def main() -> None:
         return
     seeds = [int(s) for s in args.seeds.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    sections = ["quality", "thesis", "scale"] if args.section == "all" else [args.section]
+    sections = ["through", "quality", "thesis", "scale"] if args.section == "all" else [args.section]
     for section in sections:
-        if section == "quality":
+        def save(rows, section=section):
+            payload = {"command": " ".join(["python", "benchmarks/forward_map.py", *sys.argv[1:]]),
+                       "environment": environment(), "rows": rows}
+            (RESULTS / f"forward_map_{section}.json").write_text(json.dumps(payload, indent=1, default=float))
+
+        if section == "through":
+            rows = through(seeds, quick=args.quick, out=save)
+            table = through_table(rows)
+            through_figure(rows, RESULTS / "forward_map_through.png")
+        elif section == "quality":
             rows = quality(seeds, quick=args.quick)
             table = quality_table(rows)
         elif section == "thesis":
@@ -218,9 +346,7 @@ def main() -> None:
         else:
             rows = scale(quick=args.quick)
             table = scale_table(rows)
-        payload = {"command": " ".join(["python", "benchmarks/forward_map.py", *sys.argv[1:]]),
-                   "environment": environment(), "rows": rows}
-        (RESULTS / f"forward_map_{section}.json").write_text(json.dumps(payload, indent=1, default=float))
+        save(rows)
         print(f"\n### {section}\n\n{table}\n", flush=True)
 
 

@@ -119,7 +119,8 @@ def neuron_residuals(features: torch.Tensor, target: torch.Tensor, choice: torch
 
 
 def descend_atoms(features_of, target: torch.Tensor, downstream: torch.Tensor, choice: torch.Tensor, *,
-                  free: torch.Tensor | None = None, sweeps: int = 3, tolerance: float = 1e-9) -> torch.Tensor:
+                  free: torch.Tensor | None = None, sweeps: int = 3, tolerance: float = 1e-9,
+                  offset: torch.Tensor | None = None) -> torch.Tensor:
     """Coordinate descent on what the next trained layer receives (module docstring).
 
     For neuron ``j`` and slot ``m``, with :math:`E_{-j} = \\sum_{i \\ne j} w_i r_i^\\top` and ``r(f)`` the
@@ -145,6 +146,8 @@ def descend_atoms(features_of, target: torch.Tensor, downstream: torch.Tensor, c
         Passes over the free neurons; stops early when a pass changes nothing.
     tolerance : float
         A switch must lower the objective by more than ``tolerance · ‖W H‖²`` (ties keep the current atoms).
+    offset : torch.Tensor of shape (m, S), optional
+        What neurons outside this problem (kept fixed) add to the next layer's error.
 
     Returns
     -------
@@ -156,6 +159,8 @@ def descend_atoms(features_of, target: torch.Tensor, downstream: torch.Tensor, c
     for j in range(width):
         residuals[j] = neuron_residuals(features_of(j)[None], target[j:j + 1], choice[j:j + 1])[0]
     error = downstream @ residuals                                               # (m, S)
+    if offset is not None:
+        error = error + offset
     weight_sq = (downstream * downstream).sum(dim=0)
     threshold = tolerance * float(((downstream @ target) ** 2).sum())
     tiny = torch.finfo(target.dtype).tiny

@@ -177,21 +177,21 @@ def map_network(mlp: MLP, context: DataContext, options: SearchOptions, *, warm:
                 layer=layer, activation=activation, representation=representation, weight=eff_weight,
                 bias=eff_bias, trained=trained, downstream=tensor(mlp.weights[layer + 1]),
                 next_bias=tensor(mlp.biases[layer + 1]))
-            settled, warm_atoms, warm_steepness = None, None, None
+            settled, warm_atoms, warm_steepness, warm_residuals = None, None, None, None
             if warm is not None:
                 warm_atoms = torch.as_tensor(warm.pair_map.atoms[layer], device=device)
                 if warm.pair_map.steepness is not None:
                     warm_steepness = tensor(warm.pair_map.steepness[layer])
                 previous = sigma(torch.addmm(tensor(warm.network.biases[layer]), previous_in,
                                              tensor(warm.network.weights[layer]).T))
-                settled = _settled(problem, context, warm, warm_atoms, warm_steepness, previous)
+                settled, warm_residuals = _settled(problem, context, warm, warm_atoms, warm_steepness, previous)
                 problem.settled = settled
                 previous_in = previous
             if select is not None:
                 atoms, steep, match = select(problem, context), None, None
             elif options.method == "downstream":
                 atoms, steep, match = _downstream(problem, context, options, warm_atoms, warm_steepness, settled,
-                                                  warm)
+                                                  warm, warm_residuals)
             else:
                 atoms, match = _single(problem, context, options, warm_atoms, settled, warm)
                 steep = None
@@ -295,7 +295,8 @@ class _LayerProblem:
 
 def _settled(problem, context, warm, warm_atoms, warm_steepness, previous) -> torch.Tensor:
     """Neurons that keep their warm atoms without a search (:class:`WarmStart`): activations turned by at most
-    ``settle_angle`` and the warm atoms' neuron R² lower than before by at most ``margin``."""
+    ``settle_angle`` and the warm atoms' neuron R² lower than before by at most ``margin``; and the residuals
+    (width, S) of every neuron reproduced by its warm atoms."""
     rows = context.eval_rows
     turned = column_cosine(problem.trained[rows], previous[rows])
     residual = _residuals_of(problem, context, warm_atoms, warm_steepness)
@@ -303,7 +304,7 @@ def _settled(problem, context, warm, warm_atoms, warm_steepness, previous) -> to
     r2_now = 1.0 - (residual * residual).sum(dim=1) / (target * target).sum(dim=1).clamp_min(1e-300)
     r2_before = torch.as_tensor(warm.pair_map.scores[problem.layer].get("neuron_r2", np.zeros(problem.width)),
                                 device=context.device, dtype=torch.float64)
-    return (turned >= math.cos(warm.settle_angle)) & (r2_now >= r2_before - warm.margin)
+    return (turned >= math.cos(warm.settle_angle)) & (r2_now >= r2_before - warm.margin), residual
 
 
 def _residuals_of(problem, context, atoms, steep) -> torch.Tensor:
@@ -324,27 +325,42 @@ def _centred(features: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------- "downstream"
-def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, warm):
-    """k atoms per neuron: greedy on the neuron, coordinate descent on what the next layer receives, local search."""
+def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, warm, warm_residuals=None):
+    """k atoms per neuron: greedy on the neuron, coordinate descent on what the next layer receives, local search.
+
+    Settled neurons (warm starts) keep their atoms; they take part in the descent's objective only through
+    their fixed residuals ``warm_residuals``, and nothing is searched for them."""
     Z, rows, activation = problem.Z, context.eval_rows, problem.activation
-    width, k, device = problem.width, options.atoms, context.device
+    k, device = options.atoms, context.device
     representation = problem.representation
     Z_search = context.search_view(representation)
     Z_eval = Z[rows]
-    target = problem.target(rows)
     groups = representation.groups
-    weight_norm = torch.linalg.vector_norm(problem.weight, dim=1)
     relaxed = options.steepness == "free" and activation == "tanh"
+    everyone = torch.arange(problem.width, device=device)
+    active = everyone if settled is None else torch.nonzero(~settled).flatten()
+    if len(active) == 0:
+        return warm_atoms, warm_steepness, None
+    width = len(active)
+    target = problem.target(rows)[active]
+    weight = problem.weight[active]
+    weight_norm = torch.linalg.vector_norm(weight, dim=1)
+    downstream = problem.downstream[:, active]
+    offset = None
+    if settled is not None and bool(settled.any()):
+        offset = problem.downstream[:, settled] @ warm_residuals[settled]
+    warm_active = None if warm_atoms is None else warm_atoms[active]
 
-    pools = [candidate_pairs(Z_search, problem.pre_activation().to(Z_search.dtype),
-                             problem.weight.to(Z_search.dtype), activation, options.n_anchors, options.n_partners)]
+    pre = torch.addmm(problem.bias[active], Z, weight.T)
+    pools = [candidate_pairs(Z_search, pre.to(Z_search.dtype), weight.to(Z_search.dtype), activation,
+                             options.n_anchors, options.n_partners)]
     if options.n_random:
         rng = np.random.default_rng([options.seed, problem.layer])
-        first = rng.integers(0, len(Z), size=(width, options.n_random))
+        first = rng.integers(0, len(Z), size=(problem.width, options.n_random))
         second = (first + rng.integers(1, len(Z), size=first.shape)) % len(Z)
-        pools.append(torch.as_tensor(np.stack([first, second], axis=-1), device=device))
-    if warm_atoms is not None:
-        pools.append(warm_atoms)
+        pools.append(torch.as_tensor(np.stack([first, second], axis=-1), device=device)[active])
+    if warm_active is not None:
+        pools.append(warm_active)
     pool = torch.cat(pools, dim=1)                                                         # (width, P, 2)
     valid = groups[pool[..., 0]] != groups[pool[..., 1]]
 
@@ -355,43 +371,40 @@ def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, 
     gram = context.gram(representation, width * (pool.shape[1] + n_keep * (1 + options.refine_rounds)))
     greedy = torch.empty((width, k), dtype=torch.int64, device=device)
     top = torch.empty((width, n_keep), dtype=torch.int64, device=device)
-    exact = torch.empty(width, dtype=torch.bool, device=device)
+    # the pools are ranked in the search precision (the largest arrays of the map); what is chosen from them is
+    # decided again in float64 (the descent below, and the exactness of a neuron's best pair)
+    search_gram = None if gram is None else gram.to(context.search_dtype)
     for start in range(0, width, _CHUNK):
         part = slice(start, start + _CHUNK)
         neurons = torch.arange(width, device=device)[part]
-        features = _centred(candidate_activations(Z, Z_eval, pool[part], activation, gram,
-                                                  steepness_of(pool[part], neurons)))
-        chosen, correlation = greedy_atoms(features, target[part], k, valid=valid[part])
+        steep = steepness_of(pool[part], neurons)
+        features = _centred(candidate_activations(Z_search, Z_search[rows], pool[part], activation, search_gram,
+                                                  None if steep is None else steep.to(context.search_dtype)))
+        chosen, correlation = greedy_atoms(features, target[part].to(features.dtype), k, valid=valid[part])
         greedy[part] = chosen
         top[part] = torch.topk(correlation, n_keep, dim=1).indices
-        exact[part] = correlation.gather(1, chosen[:, :1])[:, 0] >= EXACT
     lists = torch.cat([_gather(pool, greedy), _gather(pool, top)], dim=1)                    # (width, k + n_keep, 2)
-    start_choice = torch.arange(k, device=device).expand(width, -1).clone()
-
-    free = ~exact
-    if warm_atoms is not None:
-        lists = torch.cat([lists, warm_atoms], dim=1)
-        warm_choice = torch.arange(lists.shape[1] - k, lists.shape[1], device=device).expand(width, -1)
+    best_pair = _gather(pool, greedy[:, :1])
+    best_features = _centred(candidate_activations(Z, Z_eval, best_pair, activation, gram,
+                                                   steepness_of(best_pair, torch.arange(width, device=device))))[:, 0]
+    exact = column_cosine(best_features.T, target.T) >= EXACT
+    choice = torch.arange(k, device=device).expand(width, -1).clone()
+    if warm_active is not None:
         # the warm atoms start the descent where they reproduce the neuron about as well as the greedy ones
-        warm_residual = _list_residuals(Z, Z_eval, lists, warm_choice, activation, gram, target, steepness_of)
-        greedy_residual = _list_residuals(Z, Z_eval, lists, start_choice, activation, gram, target, steepness_of)
+        lists = torch.cat([lists, warm_active], dim=1)
+        warm_choice = torch.arange(lists.shape[1] - k, lists.shape[1], device=device).expand(width, -1)
+        greedy_residual = _list_residuals(Z, Z_eval, lists, choice, activation, gram, target, steepness_of)
         scale = (target * target).sum(dim=1).clamp_min(1e-300)
-        keep_warm = (warm_residual * warm_residual).sum(dim=1) / scale \
-            <= (greedy_residual * greedy_residual).sum(dim=1) / scale + warm.margin
-        start_choice = torch.where(keep_warm[:, None], warm_choice, start_choice)
-        free &= ~settled
-        start_choice = torch.where(settled[:, None], warm_choice, start_choice)
-    tolerance = 1e-9 if warm is None else warm.margin / width
-    choice = start_choice
+        warm_loss = (warm_residuals[active] ** 2).sum(dim=1) / scale
+        keep_warm = warm_loss <= (greedy_residual * greedy_residual).sum(dim=1) / scale + warm.margin
+        choice = torch.where(keep_warm[:, None], warm_choice, choice)
+    tolerance = 1e-9 if warm is None else warm.margin / problem.width
     n_local = min(options.n_neighbors, 8)
-    local_neighbors = representation.neighbors[:, :n_local] if representation.neighbors.shape[1] >= n_local \
-        else representation.neighbors
     for round_ in range(options.refine_rounds + 1):
         if round_ > 0:   # local moves of the current atoms, next to the current atoms and the best of the list
             current = _gather(lists, choice)
             moves = neighbour_moves(Z_search, representation.neighbors, current)
-            if n_local < representation.neighbors.shape[1]:
-                moves = moves.reshape(width, k, 2, -1, 2)[:, :, :, :n_local].reshape(width, -1, 2)
+            moves = moves.reshape(width, k, 2, -1, 2)[:, :, :, :n_local].reshape(width, -1, 2)
             lists = torch.cat([current, lists[:, k:k + n_keep // 2], moves], dim=1)
             choice = torch.arange(k, device=device).expand(width, -1).clone()
         list_valid = groups[lists[..., 0]] != groups[lists[..., 1]]
@@ -409,19 +422,22 @@ def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, 
             features_of = cached.__getitem__
 
         before = _gather(lists, choice)
-        choice = descend_atoms(features_of, target, problem.downstream, choice, free=free, sweeps=options.sweeps,
-                               tolerance=tolerance)
+        choice = descend_atoms(features_of, target, downstream, choice, free=~exact, sweeps=options.sweeps,
+                               tolerance=tolerance, offset=offset)
         if round_ > 0 and torch.equal(before, _gather(lists, choice)):
             break
-    atoms = _gather(lists, choice)
+    found = _gather(lists, choice)
     # a neuron one pair reproduces exactly is that pair, k times (the duplicates split its coefficient evenly,
     # and the next layer's SWIM neurons are the same functions as with one copy: docs/maths.md §5)
-    atoms = torch.where(exact[:, None, None], _gather(pool, greedy[:, :1]).expand(-1, k, -1), atoms)
-    if settled is not None:
-        atoms = torch.where(settled[:, None, None], warm_atoms, atoms)
-    steep = steepness_for(Z, atoms, weight_norm, activation) if relaxed else None
-    if steep is not None and settled is not None and warm_steepness is not None:
-        steep = torch.where(settled[:, None], warm_steepness, steep)
+    found = torch.where(exact[:, None, None], best_pair.expand(-1, k, -1), found)
+    atoms = torch.empty((problem.width, k, 2), dtype=torch.int64, device=device) if warm_atoms is None \
+        else warm_atoms.clone()
+    atoms[active] = found
+    steep = None
+    if relaxed:
+        steep = steepness_for(Z, atoms, torch.linalg.vector_norm(problem.weight, dim=1), activation)
+        if settled is not None and warm_steepness is not None:
+            steep = torch.where(settled[:, None], warm_steepness, steep)
     return atoms, steep, None
 
 
