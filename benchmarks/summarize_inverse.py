@@ -103,6 +103,23 @@ def reasons_table() -> None:
               f"{start:.3f} / {table['he']['final_test_loss']:.3f} |")
 
 
+def benchmark_table() -> None:
+    """The compact table of BENCHMARKS.md: median final test loss per init and the default's reach."""
+    path = RESULTS / "inverse_compare.json"
+    if not path.exists():
+        return
+    document = json.loads(path.read_text())
+    print("| data | net | act | opt | He | SWIM, new default (reach) | SWIM, old (`plain`) | uniform | random | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for block in document["rows"]:
+        table = {row["init"]: row for row in block["table"]}
+        net = "-".join([str(block["width"])] * block["depth"])
+        print(f"| {block['dataset']} | {net} | {block['activation']} | {block['optimizer']} | "
+              f"{table['he']['final_test_loss']:.3f} | {table['swim']['final_test_loss']:.3f}; {_reach(table['swim'])} | "
+              f"{table['swim:plain']['final_test_loss']:.3f} | {table['uniform']['final_test_loss']:.3f} | "
+              f"{table['random']['final_test_loss']:.3f} | {block['seconds']:.0f} |")
+
+
 def pairspace_table() -> None:
     path = RESULTS / "inverse_pairspace.json"
     if not path.exists():
@@ -186,7 +203,7 @@ def candidates_table() -> None:
 if __name__ == "__main__":
     import sys
 
-    sections = {"compare": compare_table, "reasons": reasons_table, "cause": cause_tables, "candidates": candidates_table,
+    sections = {"compare": compare_table, "reasons": reasons_table, "benchmark": benchmark_table, "cause": cause_tables, "candidates": candidates_table,
                 "pairspace": pairspace_table}
     for name in sys.argv[1:] or ["cause", "candidates", "compare", "reasons", "pairspace"]:
         sections[name]()

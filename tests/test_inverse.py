@@ -183,6 +183,14 @@ def test_rebalancing_keeps_the_function_and_gives_he_row_norms(digits, widths):
         assert_allclose(np.linalg.norm(weight, axis=1), np.sqrt(2.0), rtol=1e-12)
     with pytest.raises(ValueError, match="ReLU"):
         rebalance_relu(_sampled(digits, widths, "tanh").network)
+    # to He's activation scale: the same function, every pre-activation with RMS √2 on the data
+    by_data = rebalance_relu(network, digits.X_train)
+    assert_allclose(by_data.predict(digits.X_test), network.predict(digits.X_test), rtol=1e-9, atol=1e-9)
+    Z = digits.X_train
+    for weight, bias in zip(by_data.weights[:-1], by_data.biases[:-1]):
+        pre = Z @ weight.T + bias
+        assert_allclose(np.sqrt(np.mean(pre**2, axis=0)), np.sqrt(2.0), rtol=1e-10)
+        Z = np.maximum(pre, 0.0)
 
 
 def test_default_swim_start_survives_its_first_adam_step(digits):
@@ -232,6 +240,7 @@ def test_layer_lr_and_warmup(digits):
 @pytest.mark.parametrize("finetune, error, message", [
     ("fancy", ValueError, "unknown finetune"),
     ("plain+rebalance", ValueError, "cannot be combined"),
+    ("rebalance+rebalance_act", ValueError, "pick one"),
     (3, TypeError, "finetune must be"),
 ])
 def test_bad_finetune_is_an_error(digits, finetune, error, message):

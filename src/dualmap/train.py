@@ -222,7 +222,8 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
         (:mod:`dualmap.inverse.finetune`): ``"plain"`` (as sampled, one learning rate: the pre-issue-13
         behaviour), or a ``+``-joined combination of ``"calibrate"`` (temperature from leave-one-out scores),
         ``"rebalance"`` (ReLU: every hidden row to He's norm, the next layer compensating — the same
-        function), ``"layer_lr"`` (learning rate per layer scaled to the layer's size relative to He's),
+        function; ``"rebalance_act"`` to He's activation scale instead), ``"layer_lr"`` (learning rate
+        per layer scaled to the layer's size relative to He's),
         ``"ridge"`` (a stronger readout penalty), ``"warmup"`` (the first 10 % of the steps train the readout
         only). ``"auto"``: :data:`dualmap.inverse.DEFAULT_FINETUNE` for ``swim``/``uniform``/``random``,
         ``"plain"`` otherwise. ``rebalance`` and ``layer_lr`` also apply to an :class:`MLP` start.
@@ -301,14 +302,14 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
             start, _ = sampled_start(X, targets, task, widths, activation, init, int(seed),
                                      readout="strong" if "ridge" in schemes else "gcv",
                                      calibration="loo" if "calibrate" in schemes else "train")
-            if "rebalance" in schemes:
-                start = rebalance_relu(start)
+            if "rebalance" in schemes or "rebalance_act" in schemes:
+                start = rebalance_relu(start, X if "rebalance_act" in schemes else None)
             module = start.to_torch().to(dtype=torch_dtype)
         else:
             _initialise(module, init, generator)
         start_config = {"model": list(widths), "activation": activation, "init": init}
-    if isinstance(model, MLP) and "rebalance" in schemes:
-        module = rebalance_relu(model).to_torch().to(dtype=torch_dtype)
+    if isinstance(model, MLP) and ("rebalance" in schemes or "rebalance_act" in schemes):
+        module = rebalance_relu(model, X if "rebalance_act" in schemes else None).to_torch().to(dtype=torch_dtype)
     start_config["finetune"] = "+".join(schemes) or "plain"
     module = module.to(torch_device)
 

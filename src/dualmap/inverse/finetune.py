@@ -18,6 +18,11 @@ the scale the optimiser expects, or the optimiser at the scale of the parameters
     ReLU only, exact: by positive homogeneity every hidden neuron's incoming weights and bias are multiplied
     by ``c_k = √2/‖w_k‖`` (He's expected row norm) and its outgoing weights divided by ``c_k``, layer by layer
     from the first; the network computes the same function (tested to rounding).
+``rebalance_act``
+    ReLU only, exact, like ``rebalance`` but to He's *activation* scale: every neuron is rescaled so that its
+    pre-activation has RMS √2 over the training points (what an He row gives on standardised data). SWIM's rows
+    point along data differences, so a row at He's norm gives pre-activations of ≈ 10 and features whose
+    covariance is 20–30 000× He's: harmless for Adam, fatal for SGD's readout step.
 ``layer_lr``
     One learning rate per layer (weights and bias), ``lr · ρ_l`` for Adam and ``lr · ρ_l²`` for SGD, with
     ``ρ_l = min(1, RMS(W_l) / √(2/fan_in))`` the layer's weight scale relative to He's at the start. Equivalent to
@@ -48,7 +53,7 @@ from ..network import MLP
 __all__ = ["FINETUNE_SCHEMES", "DEFAULT_FINETUNE", "resolve_finetune", "rebalance_relu", "layer_lr_factors",
            "WARMUP_FRACTION"]
 
-FINETUNE_SCHEMES = ("plain", "calibrate", "rebalance", "layer_lr", "norm_step", "ridge", "warmup")
+FINETUNE_SCHEMES = ("plain", "calibrate", "rebalance", "rebalance_act", "layer_lr", "norm_step", "ridge", "warmup")
 #: what ``finetune="auto"`` means for a sampled start (chosen in docs/findings/inverse.md)
 DEFAULT_FINETUNE = ("calibrate", "rebalance", "layer_lr", "warmup")
 WARMUP_FRACTION = 0.1
@@ -77,29 +82,39 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None) -> tupl
         if scheme in parts and not sampled:
             raise ValueError(f"finetune {scheme!r} changes a sampled readout; it needs init='swim', 'uniform' or "
                              f"'random'")
-    if "rebalance" in parts and activation != "relu":
+    if "rebalance" in parts and "rebalance_act" in parts:
+        raise ValueError("finetune 'rebalance' and 'rebalance_act' are two targets for the same rescaling; pick one")
+    if activation != "relu":
         # tanh (and mixed) networks have no positive homogeneity: nothing to rebalance, exactly
-        parts = tuple(p for p in parts if p != "rebalance")
+        parts = tuple(p for p in parts if p not in ("rebalance", "rebalance_act"))
     return tuple(sorted(set(parts) - {"plain"}, key=FINETUNE_SCHEMES.index))
 
 
-def rebalance_relu(network: MLP) -> MLP:
+def rebalance_relu(network: MLP, X=None) -> MLP:
     """Rescale every ReLU neuron to He's row norm √2, the next layer compensating: the same function.
 
     Layer by layer from the first: neuron ``k`` of hidden layer ``l`` gets ``(c_k w_k, c_k b_k)`` with
     ``c_k = √2/‖w_k‖`` (``c_k = 1`` for a zero row), and column ``k`` of layer ``l+1`` is divided by ``c_k``
     before that layer is itself rescaled. Exact because ``relu(c·z) = c·relu(z)`` for ``c > 0``.
+    With ``X`` (scheme ``rebalance_act``) ``c_k = √2/RMS_X(z_k)`` instead, ``z_k`` the neuron's pre-activation on
+    the rows of ``X`` pushed through the rebalanced layers before it.
     """
     if any(a != "relu" for a in network.activations[:-1]):
         raise ValueError(f"rebalancing needs ReLU hidden layers; got {list(network.activations[:-1])}")
     weights = [np.array(w, dtype=np.float64, copy=True) for w in network.weights]
     biases = [np.array(b, dtype=np.float64, copy=True) for b in network.biases]
+    Z = None if X is None else np.asarray(X, dtype=np.float64)
     for layer in range(len(weights) - 1):
-        norms = np.linalg.norm(weights[layer], axis=1)
+        if Z is None:
+            norms = np.linalg.norm(weights[layer], axis=1)
+        else:
+            norms = np.sqrt(np.mean((Z @ weights[layer].T + biases[layer]) ** 2, axis=0))
         scale = np.where(norms > 0, np.sqrt(2.0) / np.where(norms > 0, norms, 1.0), 1.0)
         weights[layer] *= scale[:, None]
         biases[layer] *= scale
         weights[layer + 1] /= scale[None, :]
+        if Z is not None:
+            Z = np.maximum(Z @ weights[layer].T + biases[layer], 0.0)
     return MLP(weights, biases, list(network.activations))
 
 
