@@ -30,6 +30,9 @@ SCHEMES = ["plain", "calibrate", "rebalance", "layer_lr", "ridge", "rebalance+ri
            "calibrate+warmup+norm_step", "calibrate+warmup+layer_lr+norm_step"]
 SETTINGS = [("digits", "relu", "adam"), ("digits", "tanh", "adam"), ("digits", "relu", "sgd"),
             ("digits", "tanh", "sgd"), ("fashion_mnist", "relu", "adam"), ("fashion_mnist", "tanh", "adam")]
+#: the rebalancing to He's activation scale, where the default fails under SGD (two hidden layers)
+EXTRA = [("digits", "relu", "sgd", 2, ["calibrate+warmup+rebalance_act+layer_lr", "calibrate+warmup+rebalance_act",
+                                       "calibrate+rebalance_act"])]
 
 
 def main() -> None:
@@ -47,6 +50,12 @@ def main() -> None:
             log(f"{name} {activation} {optimizer} {row['init']:40s} lr={row['lr']:.0e} "
                 f"acc={row['final_test_metric']:.3f} loss={row['final_test_loss']:.4f} he@{row['steps_to_he_fraction']}")
         out.append(dict(dataset=name, activation=activation, optimizer=optimizer, width=width, epochs=epochs,
+                        table=result.table(), config=result.config))
+    for name, activation, optimizer, depth, schemes in EXTRA:
+        result = compare_inits(dm.load_dataset(name), [256] * depth, activation,
+                               inits=["he", "swim"] + [f"swim:{s}" for s in schemes], seeds=(0,), optimizer=optimizer,
+                               lr=GRIDS[optimizer], epochs=30, persistence_checkpoints=0, progress=False)
+        out.append(dict(dataset=name, activation=activation, optimizer=optimizer, depth=depth, width=256, epochs=30,
                         table=result.table(), config=result.config))
     path = Path(__file__).parent / "results" / "inverse_candidates.json"
     path.write_text(json.dumps({"command": "python benchmarks/inverse_candidates.py", "environment": environment(),

@@ -1,6 +1,7 @@
 """Why a sampled start loses its head start (docs/findings/inverse.md §1): the first steps, measured.
 
-    OMP_NUM_THREADS=1 python benchmarks/inverse_cause.py      # ≈ 1 min on 1 thread
+    OMP_NUM_THREADS=1 python benchmarks/inverse_cause.py              # ≈ 3 min on 1 thread
+    OMP_NUM_THREADS=1 python benchmarks/inverse_cause.py --features   # only the feature scales (≈ 1 min)
 
 For one seed per setting: the sampled start's scales (GCV penalty, temperature, weight RMS per layer
 relative to He's, readout norm), then the test loss and the relative displacement of every layer after
@@ -10,6 +11,7 @@ and their combination. Writes ``benchmarks/results/inverse_cause.json``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -45,8 +47,36 @@ def _loss(network, X, y):
     return float(nn.functional.cross_entropy(torch.from_numpy(network.predict(X)), torch.from_numpy(y)))
 
 
+def feature_scales() -> list[dict]:
+    """Top eigenvalue of the last hidden layer's feature covariance (3000 training points) at the start:
+    He, the default SWIM start and the old one. SGD's stable readout step scales with its inverse."""
+    out = []
+    for name, options, width, _ in SETTINGS[::2]:
+        ds = dm.load_dataset(name, **options)
+        X, y = ds.X_train[:3000], ds.y_train[:3000]
+        for widths, activation in itertools.product(([width], [width, width]), ("relu", "tanh")):
+            row = dict(dataset=name, widths=widths, activation=activation)
+            for init, finetune in (("he", "plain"), ("swim", "auto"), ("swim", "plain"), ("swim", "rebalance_act")):
+                if finetune == "rebalance_act" and activation != "relu":
+                    continue
+                run = dm.train(widths, X, y, activation=activation, init=init, finetune=finetune, optimizer="sgd",
+                               lr=1e-3, epochs=1, seed=0, checkpoints=2, progress=False)
+                H = run.checkpoints[0][1].hidden(X, len(widths) - 1)
+                centred = H - H.mean(axis=0)
+                row[f"{init}:{finetune}"] = float(np.linalg.eigvalsh(centred.T @ centred / len(H))[-1])
+            print(row, flush=True)
+            out.append(row)
+    return out
+
+
 def main() -> None:
     torch.set_num_threads(1)
+    path = Path(__file__).parent / "results" / "inverse_cause.json"
+    if "--features" in sys.argv:        # only the feature scales, merged into the existing results
+        document = json.loads(path.read_text())
+        document["feature_scales"] = feature_scales()
+        path.write_text(json.dumps(document, indent=1))
+        return
     rows = []
     for name, options, width, activation in SETTINGS:
         ds = dm.load_dataset(name, **options)
@@ -80,9 +110,8 @@ def main() -> None:
                                  steps=run.steps, test_loss=curve, displacement=displacement, **scales))
                 print(f"  {optimizer} {scheme:20s} loss {np.round(curve, 3).tolist()}  disp@10 "
                       f"{np.round(displacement[4], 4).tolist()} disp@50 {np.round(displacement[-1], 4).tolist()}", flush=True)
-    path = Path(__file__).parent / "results" / "inverse_cause.json"
     path.write_text(json.dumps({"command": "python benchmarks/inverse_cause.py", "environment": environment(),
-                                "rows": rows}, indent=1))
+                                "rows": rows, "feature_scales": feature_scales()}, indent=1))
 
 
 if __name__ == "__main__":
