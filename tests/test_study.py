@@ -340,6 +340,10 @@ def test_resume_verifies_every_finished_stage_and_reruns_a_bad_one_and_what_used
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.npz") if p.name != name}
     assert main(["run", "--out", str(out)]) == 0
     error = capsys.readouterr().err
+    if damage == "truncate":                                # said even with --quiet
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        assert main(["run", "--out", str(out), "--quiet"]) == 0
+        assert f"{name} is not a readable dualmap file" in capsys.readouterr().err
     assert f"{name} " in error and f"stage {rerun[0]} is recomputed" in error
     for stage in rerun:
         assert f"{stage}: already done" not in error and f"] {stage} …" in error

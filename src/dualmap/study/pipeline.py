@@ -301,7 +301,7 @@ class Study:
             if "track" in (stage, *later):
                 (self.out / "trajectory.npz").unlink(missing_ok=True)     # never resume from a bad trajectory
             _log(f"{why}: stage {stage} is recomputed" + (f", and {', '.join(later)} after it" if later else ""),
-                 not self.progress)
+                 False)                         # said even with --quiet: files on disk were not what they claimed
         self.invalid.update(bad)
         return bad
 
