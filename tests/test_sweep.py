@@ -390,3 +390,20 @@ def test_workers_die_with_the_sweep(tmp_path, scheduler, signal_name):
                 psutil.Process(pid).kill()
             except psutil.Error:
                 pass
+
+
+def test_a_finished_run_with_a_damaged_file_is_run_again_and_repaired(tmp_path):
+    grid = {"base": IRIS, "grid": {"seed": [0, 1]}}
+    runs, _ = expand_grid(grid)
+    run_sweep(grid, tmp_path, scheduler="synchronous", progress=False)
+    damaged = tmp_path / "runs" / runs[1].config_hash / "train_run.npz"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    kept = (tmp_path / "runs" / runs[0].config_hash / "train_run.npz").stat().st_mtime_ns
+    result = run_sweep(grid, tmp_path, scheduler="synchronous", progress=False)
+    assert (result.finished, result.skipped, result.failed) == (1, 1, 0)
+    summary = json.loads((tmp_path / "sweep.json").read_text())
+    assert "train_run.npz changed or is corrupt" in summary["not_finished_before"][runs[1].config_hash]
+    from dualmap.study import Study
+
+    assert Study.open(damaged.parent, progress=False).verify() == {}          # repaired
+    assert (tmp_path / "runs" / runs[0].config_hash / "train_run.npz").stat().st_mtime_ns == kept

@@ -94,15 +94,20 @@ def file_kind(path: Path) -> str:
     return path.suffix[1:]
 
 
-def file_record(path: Path) -> dict:
-    """``{"kind", "sha256", "bytes"}`` of a file a stage wrote (recorded in metrics.json under ``files``)."""
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex."""
     import hashlib
 
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return {"kind": file_kind(path), "sha256": digest.hexdigest(), "bytes": Path(path).stat().st_size}
+    return digest.hexdigest()
+
+
+def file_record(path: Path) -> dict:
+    """``{"kind", "sha256", "bytes"}`` of a file a stage wrote (recorded in metrics.json under ``files``)."""
+    return {"kind": file_kind(path), "sha256": file_sha256(path), "bytes": Path(path).stat().st_size}
 
 
 def _expected_kind(name: str) -> str:

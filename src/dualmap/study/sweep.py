@@ -223,12 +223,23 @@ def _read_json(path: Path) -> tuple[dict | None, str | None]:
 
 
 def _incomplete(run_dir: Path) -> str | None:
-    """None when ``run_dir/metrics.json`` is readable and complete, else why not."""
+    """None when ``run_dir/metrics.json`` is readable and complete and every file it records is still the one
+    its stage wrote (same SHA-256), else why not."""
     metrics, problem = _read_json(run_dir / "metrics.json")
     if metrics is None:
         return problem
     if metrics.get("status") != "complete":
         return f"metrics.json has status {metrics.get('status')!r}, not 'complete'"
+    files = metrics.get("files")
+    if isinstance(files, dict) and files:
+        from .pipeline import file_sha256
+
+        for name, record in files.items():
+            path = run_dir / name
+            if not path.is_file():
+                return f"{name} is missing"
+            if not isinstance(record, dict) or file_sha256(path) != record.get("sha256"):
+                return f"{name} changed or is corrupt (its content hash differs from metrics.json)"
     return None
 
 
