@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -523,8 +524,15 @@ def test_report_has_the_look_box_an_inline_explanation_and_a_working_relative_do
     page = (study_folder / "report.html").read_text()
     assert page.index("What to look at") < page.index("Headline: the networks as models")
     assert "How to read this page" in page and "gap closed" in page
-    (href,) = re.findall(r'<a href="([^"]+)">docs/reading-the-report.md</a>', page)
-    assert not os.path.isabs(href) and (study_folder / href).resolve().is_file()
+    assert "explained in <code>docs/reading-the-report.md</code>" in page     # outside a checkout: named, no link
+    from types import SimpleNamespace
+
+    from dualmap.study.report import _docs_link
+
+    root = Path(__file__).resolve().parents[1]
+    inside = root / "dualmap-runs" / "digits-0123abcd"                       # the default --out, in the checkout
+    (href,) = re.findall(r'<a href="([^"]+)">docs/reading-the-report.md</a>', _docs_link(SimpleNamespace(out=inside)))
+    assert href == "../../docs/reading-the-report.md" and (inside / href).resolve() == root / "docs" / "reading-the-report.md"
     assert "trained readout kept" not in page
     assert "displacement (layer 1 / readout)" in page and "pairs kept (layer 1)" in page
 

@@ -143,11 +143,12 @@ def look_at(study) -> list[str]:
 def _docs_link(study) -> str:
     """A relative link to docs/reading-the-report.md when the study folder sits in a dualmap checkout, else
     the file's name (the inline paragraph carries the essentials either way)."""
-    docs = Path(__file__).resolve().parents[3] / "docs" / "reading-the-report.md"
+    root = Path(__file__).resolve().parents[3]
+    docs = root / "docs" / "reading-the-report.md"
     name = "docs/reading-the-report.md"
-    if docs.exists():
-        relative = os.path.relpath(docs, Path(study.out).resolve())
-        return f'<a href="{html.escape(relative)}">{name}</a>'
+    folder = Path(study.out).resolve()
+    if docs.exists() and folder.is_relative_to(root):      # e.g. dualmap-runs/<study> in the checkout
+        return f'<a href="{html.escape(os.path.relpath(docs, folder))}">{name}</a>'
     return f"<code>{name}</code> in the dualmap repository"
 
 
