@@ -127,7 +127,8 @@ def descend_atoms(features_of, target: torch.Tensor, downstream: torch.Tensor, c
     neuron's residual when slot ``m`` holds candidate ``f`` (the other atoms kept, coefficients refit), the
     objective is :math:`\\lVert E_{-j} + w_j r(f)^\\top\\rVert^2 = \\lVert E_{-j}\\rVert^2 + 2\\,(E_{-j}^\\top
     w_j)^\\top r(f) + \\lVert w_j\\rVert^2 \\lVert r(f)\\rVert^2`; ``r(f)`` comes from projecting the target and
-    ``f`` off the other atoms (one QR of ``k − 1`` columns per slot).
+    ``f`` off the other atoms (one QR of ``k − 1`` columns per slot), and every candidate's objective from one
+    product of the short list with ``[base, E_{-j}ᵀw_j, Q]`` — no residual vector is formed per candidate.
 
     Parameters
     ----------
@@ -175,17 +176,27 @@ def descend_atoms(features_of, target: torch.Tensor, downstream: torch.Tensor, c
             pull = downstream[:, j] @ without                                      # (S,): E_{-j}ᵀ w_j
             for slot in range(k):
                 others = torch.cat([choice[j, :slot], choice[j, slot + 1:]])
-                candidates, base = features, target[j]
+                base = target[j]
+                basis = None
                 if k > 1:
                     basis, _ = torch.linalg.qr(features[others].T)                 # (S, k-1)
                     base = base - basis @ (basis.T @ base)
-                    candidates = features - (features @ basis) @ basis.T
-                length_sq = (candidates * candidates).sum(dim=-1)
+                # with f̃ = f − Q Qᵀ f (the candidate off the other atoms): f̃·base = f·base, and
+                # r(f) = base − c f̃, c = f̃·base/‖f̃‖², so the objective needs only F·[base, pull, Q]
+                columns = torch.stack([base, pull], dim=1) if basis is None else torch.cat(
+                    [base[:, None], pull[:, None], basis], dim=1)
+                products = features @ columns                                      # (L, 2 + k - 1)
+                along_base, along_pull = products[:, 0], products[:, 1]
+                length_sq = norm_sq
+                if basis is not None:
+                    along_basis = products[:, 2:]
+                    length_sq = norm_sq - (along_basis * along_basis).sum(dim=1)
+                    along_pull = along_pull - along_basis @ (basis.T @ pull)
                 usable = length_sq > 1e-12 * norm_sq.clamp_min(tiny)
                 usable[others] = False
-                step = (candidates @ base) / length_sq.clamp_min(tiny)
-                residual = base[None, :] - step[:, None] * candidates               # (L, S)
-                objective = 2.0 * (residual @ pull) + weight_sq[j] * (residual * residual).sum(dim=-1)
+                step = along_base / length_sq.clamp_min(tiny)
+                objective = 2.0 * (base @ pull - step * along_pull) \
+                    + weight_sq[j] * ((base @ base) - step * along_base)
                 objective = torch.where(usable, objective, torch.inf)
                 current = int(choice[j, slot])
                 best = int(torch.argmin(objective))
@@ -195,7 +206,10 @@ def descend_atoms(features_of, target: torch.Tensor, downstream: torch.Tensor, c
                     choice[j, slot] = best
                     current = best
                 if bool(usable[current]):
-                    residuals[j] = residual[current]
+                    chosen = features[current]
+                    if basis is not None:
+                        chosen = chosen - basis @ (basis.T @ chosen)
+                    residuals[j] = base - step[current] * chosen
             error = without + downstream[:, j:j + 1] * residuals[j][None, :]
         if changed == 0:
             break
