@@ -583,3 +583,18 @@ def test_top_images_draw_raw_pixels_on_one_grey_scale_and_curves_read_well(study
     assert len({round(ax.get_position().y0, 2) for ax in visible}) == 2      # two rows
     assert visible[0].get_ylim() == (0, 1.02) and visible[3].get_ylim()[0] == 0.0
     assert min(ax.title.get_fontsize() for ax in visible) >= 11
+
+
+def test_a_folder_that_cannot_be_locked_is_used_with_a_note(tmp_path, monkeypatch, capsys):
+    import errno
+    import fcntl
+
+    from dualmap.study.folder import hold_lock
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with hold_lock(tmp_path, "test") as path:
+        assert path == tmp_path / ".lock"
+    assert "cannot be locked (No locks available)" in capsys.readouterr().err

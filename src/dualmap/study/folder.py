@@ -123,8 +123,13 @@ def hold_lock(folder, what: str):
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):     # a file system without locks (some NFS)
+                import sys
+
+                print(f"note: {folder} cannot be locked ({exc.strerror}); make sure no other dualmap command "
+                      "writes into it at the same time", file=sys.stderr)
+                yield path
+                return
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise FolderError(f"{folder} is in use: {holder} is running in it; wait for it to finish, or choose "
