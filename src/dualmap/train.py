@@ -225,7 +225,9 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
         function; ``"rebalance_act"`` to He's activation scale instead), ``"layer_lr"`` (learning rate
         per layer scaled to the layer's size relative to He's),
         ``"ridge"`` (a stronger readout penalty), ``"warmup"`` (the first 10 % of the steps train the readout
-        only). ``"auto"``: :data:`dualmap.inverse.DEFAULT_FINETUNE` for ``swim``/``uniform``/``random``,
+        only). ``"auto"``: :data:`dualmap.inverse.DEFAULT_FINETUNE` (Adam; ``rebalance_act`` in place of
+        ``rebalance`` for SGD, :data:`~dualmap.inverse.finetune.DEFAULT_FINETUNE_SGD`) for ``swim``,
+        ``uniform`` and ``random``,
         ``"plain"`` otherwise. ``rebalance`` and ``layer_lr`` also apply to an :class:`MLP` start.
     seed : int, default=0
         Seeds the initialisation and the mini-batch order: the same seed gives the same run on the CPU.
@@ -271,7 +273,7 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
     else:
         model_activation = (activation if not isinstance(model, MLP) else
                             ("relu" if all(a == "relu" for a in model.activations[:-1]) else "other"))
-        schemes = resolve_finetune(finetune, sampled=sampled, activation=model_activation)
+        schemes = resolve_finetune(finetune, sampled=sampled, activation=model_activation, optimizer=optimizer)
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     generator = torch.Generator().manual_seed(int(seed))
     if isinstance(model, PairNetwork):

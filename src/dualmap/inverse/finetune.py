@@ -41,7 +41,8 @@ the scale the optimiser expects, or the optimiser at the scale of the parameters
     The first 10 % of the steps update the readout only (the same total budget).
 
 Schemes combine with ``+`` (e.g. ``"rebalance+layer_lr"``); ``rebalance`` is skipped for tanh, which has no
-rescaling symmetry. ``"auto"`` is :data:`DEFAULT_FINETUNE` for sampled starts and ``plain`` otherwise.
+rescaling symmetry. ``"auto"`` is :data:`DEFAULT_FINETUNE` (Adam) or :data:`DEFAULT_FINETUNE_SGD` (SGD) for
+sampled starts and ``plain`` otherwise.
 """
 
 from __future__ import annotations
@@ -50,23 +51,25 @@ import numpy as np
 
 from ..network import MLP
 
-__all__ = ["FINETUNE_SCHEMES", "DEFAULT_FINETUNE", "resolve_finetune", "rebalance_relu", "layer_lr_factors",
-           "WARMUP_FRACTION"]
+__all__ = ["FINETUNE_SCHEMES", "DEFAULT_FINETUNE", "DEFAULT_FINETUNE_SGD", "resolve_finetune", "rebalance_relu",
+           "layer_lr_factors", "WARMUP_FRACTION"]
 
 FINETUNE_SCHEMES = ("plain", "calibrate", "rebalance", "rebalance_act", "layer_lr", "norm_step", "ridge", "warmup")
-#: what ``finetune="auto"`` means for a sampled start (chosen in docs/findings/inverse.md)
+#: what ``finetune="auto"`` means for a sampled start trained with Adam (chosen in docs/findings/inverse.md)
 DEFAULT_FINETUNE = ("calibrate", "rebalance", "layer_lr", "warmup")
+#: ... and with SGD, whose readout step scales with the feature covariance (rebalanced to He's activation scale)
+DEFAULT_FINETUNE_SGD = ("calibrate", "rebalance_act", "layer_lr", "warmup")
 WARMUP_FRACTION = 0.1
 
 
-def resolve_finetune(finetune, *, sampled: bool, activation: str | None) -> tuple[str, ...]:
+def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimizer: str = "adam") -> tuple[str, ...]:
     """The tuple of schemes that ``finetune`` names (``()`` for ``plain``); errors name the allowed values."""
     if finetune is None:
         finetune = "plain"
     if isinstance(finetune, str):
         if finetune == "auto":
-            parts = DEFAULT_FINETUNE if sampled else ()
-            return tuple(p for p in parts if not (p == "rebalance" and activation != "relu"))
+            parts = (DEFAULT_FINETUNE_SGD if optimizer == "sgd" else DEFAULT_FINETUNE) if sampled else ()
+            return tuple(p for p in parts if not (p.startswith("rebalance") and activation != "relu"))
         parts = tuple(p.strip() for p in finetune.split("+"))
     elif isinstance(finetune, (tuple, list)) and all(isinstance(p, str) for p in finetune):
         parts = tuple(finetune)
