@@ -384,10 +384,21 @@ def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, 
         greedy[part] = chosen
         top[part] = torch.topk(correlation, n_keep, dim=1).indices
     lists = torch.cat([_gather(pool, greedy), _gather(pool, top)], dim=1)                    # (width, k + n_keep, 2)
-    best_pair = _gather(pool, greedy[:, :1])
-    best_features = _centred(candidate_activations(Z, Z_eval, best_pair, activation, gram,
-                                                   steepness_of(best_pair, torch.arange(width, device=device))))[:, 0]
-    exact = column_cosine(best_features.T, target.T) >= EXACT
+    # each neuron's best pair among its short list, in float64: near-ties of the search precision (e.g. two
+    # almost collinear ReLU pairs) are told apart here, and a pair that reproduces the neuron exactly is found
+    correlation = torch.empty(lists.shape[:2], dtype=torch.float64, device=device)
+    for start in range(0, width, _CHUNK):
+        part = slice(start, start + _CHUNK)
+        neurons = torch.arange(width, device=device)[part]
+        features = _centred(candidate_activations(Z, Z_eval, lists[part], activation, gram,
+                                                  steepness_of(lists[part], neurons)))
+        dots = (features @ target[part][:, :, None])[..., 0]
+        norms = torch.linalg.vector_norm(features, dim=-1) * torch.linalg.vector_norm(target[part], dim=-1)[:, None]
+        correlation[part] = torch.where(norms > 0, dots.abs() / norms.clamp_min(1e-300), -1.0)
+    correlation = torch.where(groups[lists[..., 0]] != groups[lists[..., 1]], correlation, -1.0)
+    best, best_index = correlation.max(dim=1)
+    best_pair = lists[torch.arange(width, device=device), best_index][:, None, :]
+    exact = best >= EXACT
     choice = torch.arange(k, device=device).expand(width, -1).clone()
     if warm_active is not None:
         # the warm atoms start the descent where they reproduce the neuron about as well as the greedy ones
