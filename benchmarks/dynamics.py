@@ -143,6 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--section", choices=["speed", "findings", "all"], default="all")
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--repeats", type=int, default=3, help="speed: runs (seeds 0..repeats-1)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "out"))
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -151,7 +152,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     command = " ".join(["python", "benchmarks/dynamics.py", *sys.argv[1:]])
     for section in (["speed", "findings"] if args.section == "all" else [args.section]):
-        payload = speed() if section == "speed" else findings(seeds, out)
+        payload = speed(args.repeats) if section == "speed" else findings(seeds, out)
         document = {"command": command, "environment": environment(),
                     **({"rows": payload} if section == "speed" else payload)}
         (RESULTS / f"dynamics_{section}.json").write_text(json.dumps(document, indent=1, default=float))
