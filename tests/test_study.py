@@ -598,3 +598,15 @@ def test_a_folder_that_cannot_be_locked_is_used_with_a_note(tmp_path, monkeypatc
     with hold_lock(tmp_path, "test") as path:
         assert path == tmp_path / ".lock"
     assert "cannot be locked (No locks available)" in capsys.readouterr().err
+
+
+def test_an_estimate_is_printed_before_the_long_stages(tmp_path, capsys):
+    config = validate_config(dict(FAST, track={"enabled": True}, refine={"inits": ["he", "swim"], "seeds": [0],
+                                                                         "epochs": 2, "persistence_checkpoints": 0}))
+    run_study(config, tmp_path / "s", progress=True)
+    err = capsys.readouterr().err
+    import re
+
+    assert re.search(r"\] track … \(estimate: about \d+ s for \d+ checkpoints\)", err), err
+    assert re.search(r"\] refine … \(estimate: about \d+ s for 2 trainings of 2 epochs \(2 inits × 1 seed\)\)", err), err
+    assert "train … (estimate" not in err           # short stages get none

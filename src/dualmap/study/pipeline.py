@@ -417,8 +417,9 @@ class Study:
             if section.persistence_checkpoints:
                 seconds += runs * 0.3 * convert * section.persistence_checkpoints
             seconds = max(seconds, 1.0)
-            return (f"about {seconds:.0f} s for {runs} trainings of {section.epochs} epochs "
-                    f"({len(section.inits)} inits × {len(section.seeds)} seeds)")
+            seeds = len(section.seeds)
+            return (f"about {seconds:.0f} s for {runs} training{'s' if runs != 1 else ''} of {section.epochs} epochs "
+                    f"({len(section.inits)} inits × {seeds} seed{'s' if seeds != 1 else ''})")
         return f"about {max(seconds, 1.0):.0f} s for {checkpoints} checkpoints"
 
     @staticmethod
@@ -443,6 +444,11 @@ class Study:
             "sampled_test_score": sample.get("test_score"),
             "converted_test_score": convert.get("labels_score_map"),
             "fidelity": convert.get("fidelity"),
+            "atoms": convert.get("atoms"),
+            "r2_through": convert.get("r2_through"),
+            "r2_through_null_swim": convert.get("r2_through_null_swim"),
+            "r2_through_null_uniform": convert.get("r2_through_null_uniform"),
+            "gap_closed_through": convert.get("gap_closed_through"),
             "r2_map": convert.get("r2_map"),
             "r2_null_swim": convert.get("r2_null_swim"),
             "r2_null_uniform": convert.get("r2_null_uniform"),
@@ -490,10 +496,11 @@ class Study:
 
     def _stage_convert(self) -> dict:
         from ..maps import to_pairs
-        from ..metrics import evaluate_map
+        from ..metrics import evaluate_map, through_curve
 
         ds, run = self.dataset, self._load("train_run")
-        pair_map = to_pairs(run.model, ds.X_train, method=self.config.convert.method, seed=self.config.seed,
+        section = self.config.convert
+        pair_map = to_pairs(run.model, ds.X_train, method=section.method, atoms=section.atoms, seed=self.config.seed,
                             device=self.config.device, progress=self.progress)
         pair_map.save(self.out / "pairmap.npz")
         self._cache["pairmap"] = pair_map
@@ -502,6 +509,9 @@ class Study:
         record = evaluate_map(pair_map, run.model, ds.X_train, ds.X_test, labels=labels, labels_test=labels_test,
                               task=ds.task, seed=self.config.seed)
         record["method"] = pair_map.method
+        if section.atoms_curve:   # r2_through against k, map and nulls (the report's atoms figure)
+            record["atoms_curve"] = through_curve(run.model, ds.X_train, ds.X_test, section.atoms_curve,
+                                                  seed=self.config.seed, device=self.config.device)
         return record
 
     def _stage_track(self) -> dict:
