@@ -140,34 +140,16 @@ def through_table(rows) -> str:
 
 
 def through_figure(rows, path) -> None:
-    """r2_through against k for the map and both nulls, one panel per setting with ≥ 3 values of k."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """r2_through against k for the map and both nulls, one panel per setting with >= 3 values of k."""
+    from dualmap.report.map_figures import through_curve_figure
 
-    settings = {}
+    panels = {}
     for row in rows:
-        settings.setdefault((row["dataset"], tuple(row["widths"]), row["activation"], row["scaling"]), []).append(row)
-    settings = {key: group for key, group in settings.items() if len({r["atoms"] for r in group}) >= 3}
-    if not settings:
-        return
-    figure, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.4), squeeze=False)
-    for axis, ((name, widths, activation, scaling), group) in zip(axes[0], settings.items()):
-        ks = sorted({r["atoms"] for r in group})
-        for key, label, style in (("r2_through", "map", "o-"), ("r2_through_null_swim", "k SWIM-density pairs", "s--"),
-                                  ("r2_through_null_uniform", "k uniform pairs", "^:")):
-            axis.plot(ks, [np.median([r[key] for r in group if r["atoms"] == k]) for k in ks], style, label=label)
-        axis.set_xscale("log", base=2)
-        axis.set_xticks(ks, [str(k) for k in ks])
-        axis.set_ylim(min(0.0, axis.get_ylim()[0]), 1.0)
-        axis.set_xlabel("atoms per neuron k")
-        axis.set_ylabel("r2_through (test)")
-        axis.set_title(f"{name} {'-'.join(map(str, widths))} {activation}")
-        axis.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8, loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+        title = f"{row['dataset']} {'-'.join(map(str, row['widths']))} {row['activation']} ({row['scaling']})"
+        panels.setdefault(title, []).append(row)
+    panels = {title: group for title, group in panels.items() if len({r["atoms"] for r in group}) >= 3}
+    if panels:
+        through_curve_figure(panels, path)
 
 
 # --------------------------------------------------------------------------- quality

@@ -23,7 +23,7 @@ from .network import MLP
 from .swim.sampler import sample_network
 
 __all__ = ["output_r2", "fidelity", "gap_closed", "null_models", "accuracy", "evaluate_map", "r2_through",
-           "through_nulls"]
+           "through_nulls", "through_curve"]
 
 
 def output_r2(outputs, reference) -> float:
@@ -102,6 +102,28 @@ def through_nulls(mlp: MLP, X, *, atoms: int = 1, seed: int = 0, samplers=("swim
     from .maps.forward import null_map
 
     return {sampler: null_map(mlp, X, atoms=atoms, sampler=sampler, seed=seed) for sampler in samplers}
+
+
+def through_curve(mlp: MLP, X, X_test, atoms_values=(1, 2, 4, 8), *, seed: int = 0, device="auto",
+                  **map_options) -> list[dict]:
+    """``r2_through`` against the number of atoms ``k``, for the default map and both nulls.
+
+    Returns
+    -------
+    list of dict, one per ``k``: ``atoms``, ``r2_through``, ``r2_through_null_swim``, ``r2_through_null_uniform``,
+    ``map_seconds``.
+    """
+    from .maps.forward import to_pairs
+
+    rows = []
+    for k in atoms_values:
+        pair_map = to_pairs(mlp, X, atoms=int(k), seed=seed, device=device, progress=False, **map_options)
+        nulls = through_nulls(mlp, X, atoms=int(k), seed=seed)
+        rows.append({"atoms": int(k), "r2_through": r2_through(pair_map, mlp, X, X_test),
+                     "r2_through_null_swim": r2_through(nulls["swim"], mlp, X, X_test),
+                     "r2_through_null_uniform": r2_through(nulls["uniform"], mlp, X, X_test),
+                     "map_seconds": pair_map.seconds})
+    return rows
 
 
 def evaluate_map(pair_map, mlp: MLP, X, X_test, *, labels=None, labels_test=None, task="classification",

@@ -100,14 +100,17 @@ class TrainSection(_Section):
 class ConvertSection(_Section):
     """The forward map of the trained network (:func:`dualmap.to_pairs`)."""
 
-    method: Literal["joint", "function", "geometric", "assignment", "thesis"] = "joint"
+    method: Literal["downstream", "joint", "function", "geometric", "assignment", "thesis"] = "downstream"
+    atoms: int = Field(default=1, ge=1, description="atoms (data pairs) per neuron; > 1 needs method 'downstream'")
+    atoms_curve: list[int] = Field(default_factory=list,
+                                   description="also measure r2_through for these k (map and nulls), e.g. [1, 2, 4, 8]")
 
 
 class TrackSection(_Section):
     """The forward map over every checkpoint (:func:`dualmap.track`)."""
 
     enabled: bool = True
-    method: Literal["joint", "function", "geometric", "assignment"] = "function"
+    method: Literal["downstream", "joint", "function", "geometric", "assignment"] = "downstream"
 
 
 class RefineSection(_Section):
@@ -158,6 +161,10 @@ class StudyConfig(_Section):
 
     @model_validator(mode="after")
     def _thesis_is_shallow(self) -> "StudyConfig":
+        if (self.convert.atoms > 1 or self.convert.atoms_curve) and self.convert.method != "downstream":
+            raise ValueError("convert.atoms > 1 and convert.atoms_curve need convert.method 'downstream'")
+        if any(k < 1 for k in self.convert.atoms_curve):
+            raise ValueError(f"convert.atoms_curve values must be >= 1; got {self.convert.atoms_curve}")
         if self.convert.method == "thesis" and (len(self.network.widths) != 1 or self.network.activation != "relu"):
             raise ValueError("convert.method 'thesis' maps one hidden ReLU layer only; "
                              f"network is {self.network.widths} {self.network.activation}")
