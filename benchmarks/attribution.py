@@ -99,10 +99,115 @@ def run_validation(name, methods, *, fractions, seeds, n_subsets, protocols, wor
     return dict(result.to_dict(), wall_seconds=time.perf_counter() - started)
 
 
+def _read(name):
+    path = RESULTS / f"attribution_{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def extend(datasets, *, first_seed, count):
+    """More remove-and-retrain seeds for a saved protocols run: the scores are recomputed (same run, same
+    seed) and checked by re-running seed 0 of every removal, which must give the saved loss exactly."""
+    from dualmap.attribution.protocols import _Data, remove_and_retrain, summarize_removal
+    from dualmap.train import train
+
+    payload = _read("protocols")
+    for name in datasets:
+        result = payload["runs"][name]
+        setting = result["setting"]
+        ds = load(name, 1000)
+        options = {k: setting[k] for k in ("activation", "optimizer", "lr", "epochs", "batch_size", "task")}
+        options["widths"] = list(setting["widths"])
+        run = train(options["widths"], ds.X_train, ds.y_train, seed=setting["seed"], checkpoints=setting["checkpoints"],
+                    progress=False, **{k: v for k, v in options.items() if k != "widths"})
+        methods = sorted({r["method"] for r in result["removal"]})
+        scores = {m: point_scores(run, ds.X_train, ds.y_train, X_test=ds.X_test, y_test=ds.y_test, seed=setting["seed"],
+                                  **setting["methods"][m]).mean(axis=0) for m in methods}
+        data = _Data(ds.X_train, ds.y_train, ds.X_test, ds.y_test)
+        try:
+            check = remove_and_retrain(data, len(ds.X_train), scores, fractions=setting["fractions"][:1], seeds=(0,),
+                                       train_options=options)
+            saved = {(r["method"], r["side"], r["fraction"], r["seed"]): r["loss"] for r in result["removal_rows"]}
+            for row in check:
+                key = (row["method"], row["side"], row["fraction"], row["seed"])
+                if abs(saved[key] - row["loss"]) > 1e-9:
+                    raise RuntimeError(f"{name} {key}: saved loss {saved[key]} but {row['loss']} now; the scores "
+                                       "or the training changed since the saved run (forward map edited?)")
+            print(f"{name}: seed 0 reproduced exactly ({len(check)} runs)", flush=True)
+            rows = remove_and_retrain(data, len(ds.X_train), scores, fractions=setting["fractions"],
+                                      seeds=tuple(range(first_seed, first_seed + count)), train_options=options,
+                                      progress=True)
+        finally:
+            data.close()
+        result["removal_rows"] += rows
+        result["removal"] = summarize_removal(result["removal_rows"])
+        setting["seeds"] = sorted({r["seed"] for r in result["removal_rows"]})
+        result.setdefault("extended", []).append(machine())
+        save("protocols", payload)
+
+
+def tables():
+    """The markdown tables of docs/findings/attribution.md and BENCHMARKS.md, from the saved results."""
+    runs = {}
+    for name in ("protocols", "protocols-tabular"):
+        payload = _read(name)
+        if payload:
+            runs.update(payload["runs"])
+    for name, result in runs.items():
+        print(f"\n### {name} (n_train {result['setting']['n_train']}, n_test {result['setting']['n_test']}, "
+              f"{result['setting']['widths']} {result['setting']['activation']} {result['setting']['optimizer']}, "
+              f"{result['setting']['epochs']} epochs; {len(result['setting']['seeds'])} seeds; "
+              f"{result['wall_seconds']:.0f} s)\n")
+        print("| method | fraction | test loss: top removed | bottom removed | random removed | all points | "
+              "top − bottom (SE) | top − random (SE) | accuracy top / bottom / random |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in sorted(result["removal"], key=lambda r: (r["method"], r["fraction"])):
+            print(f"| {r['method']} | {100 * r['fraction']:.0f} % | {r['loss_top']:.4f} ± {r['loss_top_se']:.4f} | "
+                  f"{r['loss_bottom']:.4f} ± {r['loss_bottom_se']:.4f} | {r['loss_random']:.4f} ± "
+                  f"{r['loss_random_se']:.4f} | {r['loss_full']:.4f} ± {r['loss_full_se']:.4f} | "
+                  f"{r['top_minus_bottom']:+.4f} ({r['top_minus_bottom_in_se']:+.1f}) | "
+                  f"{r['top_minus_random']:+.4f} ({r['top_minus_random_in_se']:+.1f}) | "
+                  f"{r['metric_top']:.3f} / {r['metric_bottom']:.3f} / {r['metric_random']:.3f} |")
+        print("\n| method | LDS (± SE over test points) | mislabel AUC | seconds to score |")
+        print("|---|---|---|---|")
+        for method in result["lds"] or result["mislabel"]:
+            l_value = result["lds"].get(method)
+            lds_text = f"{l_value['lds']:.3f} ± {l_value['se']:.3f}" if l_value else "–"
+            auc = result["mislabel"].get(method, {}).get("auc")
+            print(f"| {method} | {lds_text} | {auc:.4f} | {result['seconds'].get(method, float('nan')):.1f} |")
+    agreement = _read("agreement")
+    if agreement:
+        print("\n| data | method | Spearman, test-averaged score | top-50 overlap | Spearman, self-score | "
+              "top-50 overlap |")
+        print("|---|---|---|---|---|---|")
+        for name, result in agreement["runs"].items():
+            for method, kinds in result["agreement"].items():
+                cells = []
+                for kind in ("test_averaged", "self"):
+                    rho = [p["spearman"] for p in kinds[kind]]
+                    top = [p["top50_overlap"] for p in kinds[kind]]
+                    cells += [f"{np.mean(rho):.2f} ± {np.std(rho):.2f}", f"{np.mean(top):.2f} ± {np.std(top):.2f}"]
+                print(f"| {name} | {method} | " + " | ".join(cells) + " |")
+    cost = _read("cost")
+    if cost:
+        print(f"\ncost ({cost['machine']['date']}, load {cost['machine']['load']}):")
+        for label, seconds in cost["timings"].items():
+            print(f"| {label} | {seconds:.1f} |")
+    settings = _read("settings")
+    if settings:
+        print("\n| setting | method | top − bottom (SE) | top − random (SE) | AUC |")
+        print("|---|---|---|---|---|")
+        for label, result in settings["runs"].items():
+            for r in result["removal"]:
+                print(f"| {label} | {r['method']} | {r['top_minus_bottom']:+.4f} ({r['top_minus_bottom_in_se']:+.1f}) | "
+                      f"{r['top_minus_random']:+.4f} ({r['top_minus_random_in_se']:+.1f}) | "
+                      f"{result['mislabel'][r['method']]['auc']:.4f} |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--section", required=True,
-                        choices=["explore", "protocols", "cost", "agreement", "settings", "figures"])
+                        choices=["explore", "protocols", "extend", "cost", "agreement", "settings", "figures",
+                                 "tables"])
     parser.add_argument("--datasets", nargs="+", default=list(SETTINGS))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=5)
@@ -110,6 +215,7 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", default=None, help="a subset of the methods (default: all)")
     parser.add_argument("--fractions", nargs="+", type=float, default=None,
                         help="removal fractions (default: FRACTIONS of the data set)")
+    parser.add_argument("--first-seed", type=int, default=5, help="extend: the first new retraining seed")
     parser.add_argument("--tag", default="", help="suffix of the results file (protocols-<tag>)")
     args = parser.parse_args(argv)
     seeds = tuple(range(args.seeds))
@@ -160,12 +266,27 @@ def main(argv=None):
         for label, options in {"map (last 3 checkpoints: the score)": dict(method="map", checkpoints=3),
                                "map (last checkpoint)": dict(method="map"),
                                "tracin factorized (all 10 checkpoints)": dict(method="tracin", checkpoints="all"),
-                               "tracin captum (last checkpoint)": dict(method="tracin", backend="captum"),
                                "importance": dict(method="importance")}.items():
             _, seconds = point_scores(run, X, y, X_test=Xq, y_test=yq, return_seconds=True, **options)
             out["timings"][label] = seconds
             print(f"{label}: {seconds:.1f} s", flush=True)
             save("cost", dict(out, machine_end=machine()))
+        # captum's TracInCP on the full 10k x 1k did not finish in 450 s on the shared machine: time it on subsets,
+        # beside the factorized implementation (the same numbers)
+        captum = {}
+        for n, q in ((1000, 100), (2000, 100)):
+            row = {}
+            for backend in ("captum", "factorized"):
+                _, row[f"{backend}_s"] = point_scores(run, X[:n], y[:n], X_test=Xq[:q], y_test=yq[:q], method="tracin",
+                                                      checkpoints="last", backend=backend, return_seconds=True)
+            captum[f"{n}x{q}"] = row
+            print(n, q, row, flush=True)
+        out["captum_tracincp"] = captum
+        save("cost", dict(out, machine_end=machine()))
+    elif args.section == "extend":
+        extend(args.datasets, first_seed=args.first_seed, count=args.seeds)
+    elif args.section == "tables":
+        tables()
     elif args.section == "figures":
         from dualmap.report.attribution_figures import attribution_figures
 

@@ -87,8 +87,8 @@ def test_permuting_training_points_permutes_scores(small_run, method):
     run, X, y, Xq, yq = small_run
     order = np.random.default_rng(3).permutation(len(X))
     for kwargs in ({}, {"X_test": Xq, "y_test": yq}):
-        base = point_scores(run, X, y, method=method, **kwargs)
-        permuted = point_scores(run, X[order], y[order], method=method, **kwargs)
+        base = point_scores(run, X, y, method=method, checkpoints="last", **kwargs)
+        permuted = point_scores(run, X[order], y[order], method=method, checkpoints="last", **kwargs)
         if method == "swim_density":     # an estimate from seeded random partners: the same in distribution only
             assert permuted.shape == base.shape
             continue
@@ -116,9 +116,15 @@ def test_atoms_with_one_atom_equal_the_pairs(small_run):
     np.testing.assert_allclose(_atom_credit(PairsOnly, 0, len(X)).numpy(), _atom_credit(AtomMap, 0, len(X)).numpy())
 
 
-def test_map_score_of_a_trajectory(small_run):
+@pytest.fixture(scope="module")
+def small_trajectory(small_run):
+    run, X, y, _, _ = small_run
+    return dm.track(run, X, y=y, progress=False)
+
+
+def test_map_score_of_a_trajectory(small_run, small_trajectory):
     run, X, y, Xq, yq = small_run
-    trajectory = dm.track(run, X, y=y, progress=False)
+    trajectory = small_trajectory
     scores = point_scores(trajectory, X, y, X_test=Xq, y_test=yq, method="map", checkpoints="all")
     assert scores.shape == (len(Xq), len(X)) and np.all(np.isfinite(scores))
     importance = point_scores(trajectory, X, y, method="importance")
@@ -166,7 +172,7 @@ def test_checkpoint_weights():
 
 
 # --------------------------------------------------------------------------- inputs
-def test_errors_on_bad_input(small_run):
+def test_errors_on_bad_input(small_run, small_trajectory):
     run, X, y, Xq, yq = small_run
     with pytest.raises(ValueError, match="unknown method"):
         point_scores(run, X, y, method="influence")
@@ -184,7 +190,7 @@ def test_errors_on_bad_input(small_run):
         point_scores(run.model, X, y)
     with pytest.raises(ValueError, match="backend"):
         point_scores(run, X, y, method="tracin", backend="jax")
-    trajectory = dm.track(run, X, y=y, progress=False)
+    trajectory = small_trajectory
     with pytest.raises(ValueError, match="TrainRun"):
         point_scores(trajectory, X, y, method="tracin")
     with pytest.raises(ValueError, match="fingerprint"):
@@ -194,8 +200,8 @@ def test_errors_on_bad_input(small_run):
 def test_same_seed_same_scores(small_run):
     run, X, y, Xq, yq = small_run
     for method in ("map", "random"):
-        a = point_scores(run, X, y, X_test=Xq, y_test=yq, method=method, seed=4)
-        b = point_scores(run, X, y, X_test=Xq, y_test=yq, method=method, seed=4)
+        a = point_scores(run, X, y, X_test=Xq, y_test=yq, method=method, seed=4, checkpoints="last")
+        b = point_scores(run, X, y, X_test=Xq, y_test=yq, method=method, seed=4, checkpoints="last")
         np.testing.assert_array_equal(a, b)
 
 
@@ -248,7 +254,7 @@ def test_validate_end_to_end_small():
     X, y = _blobs(60, 3)
     Xq, yq = _blobs(20, 3, seed=2)
     ds = dm.Dataset(X_train=X, y_train=y, X_test=Xq, y_test=yq, task="classification", name="blobs", n_classes=3)
-    methods = {"map": {"method": "map"}, "tracin": {"method": "tracin", "checkpoints": "all"},
+    methods = {"map": {"method": "map", "checkpoints": "last"}, "tracin": {"method": "tracin", "checkpoints": "all"},
                "random": {"method": "random"}}
     result = validate(ds, widths=(8,), epochs=2, batch_size=20, checkpoints=3, methods=methods, fractions=(0.1,),
                       seeds=(0, 1), n_subsets=4, agreement_seeds=(1,))
