@@ -169,6 +169,7 @@ def test_trajectory_saves_loads_and_resumes(points, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_planted_trajectory_with_atoms_is_recovered_and_rebuilt_exactly(points, activation):
+    """k = 2 atoms per neuron: every neuron exact, its pair twice."""
     changes = [{}, {0: [0, 1, 2]}, {1: [3]}]
     checkpoints, truth = planted_trajectory(points, (12, 6), activation, changes, seed=2)
     trajectory = dm.track(checkpoints, points, atoms=2, progress=False)
@@ -178,6 +179,15 @@ def test_planted_trajectory_with_atoms_is_recovered_and_rebuilt_exactly(points, 
             assert atoms[layer].shape == (len(true[layer]), 2, 2)
             assert_array_equal(atoms[layer][:, 1], true[layer])      # an exact neuron is its pair, twice
     assert_allclose(trajectory.r2_through, 1.0, atol=1e-9)
+
+
+def test_one_pair_methods_track_planted_trajectories_exactly(points):
+    changes = [{}, {0: [0, 1, 2]}, {0: [4], 1: [1, 2]}]
+    checkpoints, truth = planted_trajectory(points, (12, 6), "relu", changes, seed=3)
+    trajectory = dm.track(checkpoints, points, method="function", progress=False)
+    for found, true in zip(trajectory.pairs, truth):
+        for layer in range(2):
+            assert_array_equal(found[layer], true[layer])
 
 
 def test_warm_map_of_a_trained_run_is_no_worse_than_a_cold_one():

@@ -110,7 +110,9 @@ class TrackSection(_Section):
     """The forward map over every checkpoint (:func:`dualmap.track`)."""
 
     enabled: bool = True
-    method: Literal["downstream", "joint", "function", "geometric", "assignment"] = "downstream"
+    # "function" (per-neuron pairs) by default: a downstream trajectory of 20 checkpoints costs ~13 cold maps
+    # (BENCHMARKS.md, issue 11), beyond the default study's time budget; "downstream" is a key away
+    method: Literal["downstream", "joint", "function", "geometric", "assignment"] = "function"
 
 
 class RefineSection(_Section):
