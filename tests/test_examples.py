@@ -46,7 +46,7 @@ def test_01_sample_swim(monkeypatch, capsys):
 def test_02_forward_map(monkeypatch, capsys):
     _run(monkeypatch, "02_forward_map.py", "--width", 16, "--epochs", 2)
     out = capsys.readouterr().out
-    assert "gap closed by hand" in out
+    assert "gap closed through, by hand" in out and "atoms=2: r2_through" in out
     assert "fraction of pairs recovered per layer [1.0, 1.0]" in out
 
 
