@@ -10,10 +10,10 @@ import numpy as np
 
 from .._io import CorruptFileError, load_archive, save_archive
 from .._progress import progress_bar
-from .._validation import check_data, check_targets
+from .._validation import check_targets
 from ..maps.context import DEFAULT_METHOD, DataContext, SearchOptions, WarmStart
 from ..maps.forward import check_network, map_network
-from ..maps.pairmap import PairMap, fingerprint, network_fingerprint
+from ..maps.pairmap import PairMap, network_fingerprint
 from ..metrics import output_r2
 from ..network import MLP
 from ..train import TrainRun

@@ -108,8 +108,10 @@ class SearchOptions:
             _positive_int(name, getattr(self, name), minimum=0)
         if not isinstance(self.seed, Integral) or isinstance(self.seed, bool):
             raise ValueError(f"seed must be an int; got {self.seed!r}")
-        if not isinstance(self.ratio, Real) or not 0 <= self.ratio <= 1:
-            raise ValueError(f"ratio must be a number in [0, 1]; got {self.ratio!r}")
+        if not isinstance(self.ratio, Real):
+            raise TypeError(f"ratio must be a number in [0, 1]; got {self.ratio!r}")
+        if not 0 <= self.ratio <= 1:
+            raise ValueError(f"ratio must be in [0, 1]; got {self.ratio!r}")
         resolve_dtype(self.dtype)
 
     def params(self) -> dict:

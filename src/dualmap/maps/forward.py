@@ -199,7 +199,7 @@ def map_network(mlp: MLP, context: DataContext, options: SearchOptions, *, warm:
             coefficients = layer_map["coefficients_tensor"]
             result.add(layer_map)
             key = representation_key(layer, layer_map["atoms"], layer_map["steepness"], key)
-            representation = context.representation(key, make=lambda: layer_map["features"])
+            representation = context.representation(key, make=lambda features=layer_map["features"]: features)
             trained_in = trained
         trained_output = mlp.predict(context.X)
     teacher = (mlp.weights[-1].astype(np.float64), mlp.biases[-1].astype(np.float64), trained_output.mean(axis=0))
