@@ -1,9 +1,23 @@
 """Forward maps: trained network → pairs of data points (and planted networks to test them)."""
 
 from ._single import candidate_pairs
-from .context import DEFAULT_METHOD, METHODS, STEEPNESS, DataContext, SearchOptions, WarmStart
+from .context import (
+           DEFAULT_METHOD,
+           METHODS,
+           STEEPNESS,
+           DataContext,
+           SearchOptions,
+           WarmStart,
+)
 from .forward import map_network, to_pairs
-from .pairmap import READOUTS, SCORE_NAMES, PairMap, fingerprint, fold_coefficients, network_fingerprint
+from .pairmap import (
+           READOUTS,
+           SCORE_NAMES,
+           PairMap,
+           fingerprint,
+           fold_coefficients,
+           network_fingerprint,
+)
 from .planted import PlantedNetwork, planted_network, planted_recovery
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "READOUTS", "SCORE_NAMES", "STEEPNESS", "DataContext", "PairMap",

@@ -15,8 +15,19 @@ from scipy.optimize import linear_sum_assignment
 from .._backend import to_numpy
 from ..swim.construction import swim_constants
 from ._joint import joint_select
-from ._scores import candidate_activations, candidate_similarity, eval_gram, geometric_error, point_groups
-from ._search import best_direction_partners, level_set_anchors, nearest_points, thesis_candidates
+from ._scores import (
+    candidate_activations,
+    candidate_similarity,
+    eval_gram,
+    geometric_error,
+    point_groups,
+)
+from ._search import (
+    best_direction_partners,
+    level_set_anchors,
+    nearest_points,
+    thesis_candidates,
+)
 
 __all__ = ["candidate_pairs", "match_single", "neighbour_moves", "JOINT_LOCK"]
 

@@ -49,10 +49,24 @@ from .._backend import as_tensor, to_numpy
 from .._progress import progress_bar
 from ..network import MLP, activation_function
 from ..swim.construction import swim_neurons
-from ._atoms import EXACT, descend_atoms, fit_coefficients, greedy_atoms, neuron_residuals, steepness_for
+from ._atoms import (
+    EXACT,
+    descend_atoms,
+    fit_coefficients,
+    greedy_atoms,
+    neuron_residuals,
+    steepness_for,
+)
 from ._scores import candidate_activations, column_cosine, neuron_scores
 from ._single import candidate_pairs, match_single, neighbour_moves
-from .context import DEFAULT_METHOD, METHODS, DataContext, SearchOptions, WarmStart, representation_key
+from .context import (
+    DEFAULT_METHOD,
+    METHODS,
+    DataContext,
+    SearchOptions,
+    WarmStart,
+    representation_key,
+)
 from .pairmap import PairMap, fold_coefficients, network_fingerprint
 
 __all__ = ["to_pairs", "map_network", "null_map", "METHODS", "DEFAULT_METHOD", "NULL_SAMPLERS", "check_network"]
