@@ -246,16 +246,16 @@ def _time_map_child(args) -> None:
     run = dm.train(widths, ds.X_train, ds.y_train, epochs=1, checkpoints=2, seed=seed, progress=False)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
-    dm.to_pairs(run.model, ds.X_train, method=method, seed=seed, progress=False)
+    dm.to_pairs(run.model, ds.X_train, method=method, atoms=args.atoms, seed=seed, progress=False)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"n": n, "widths": widths, "method": method, "seconds": seconds, "peak_rss_mib": peak,
-                      "peak_rss_before_map_mib": before}))
+    print(json.dumps({"n": n, "widths": widths, "method": method, "atoms": args.atoms, "seconds": seconds,
+                      "peak_rss_mib": peak, "peak_rss_before_map_mib": before}))
 
 
-def _time_map(n, widths, method, seed=0) -> dict:
+def _time_map(n, widths, method, seed=0, atoms=1) -> dict:
     command = [sys.executable, __file__, "--child", "--n", str(n), "--widths", ",".join(map(str, widths)),
-               "--method", method, "--seed", str(seed)]
+               "--method", method, "--seed", str(seed), "--atoms", str(atoms)]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -275,18 +275,26 @@ def scale(repeats=3, quick=False) -> list[dict]:
             widths = [width] if method == "thesis" else [width, width]
             rows.append(_time_map(10_000, widths, method))
             log(f"scale n=10000 {widths} {method}: {rows[-1]['seconds']:.1f}s")
-    headline = [_time_map(60_000, [512, 512], DEFAULT_METHOD, seed=s) for s in range(repeats)]
-    for row in headline:
+    rows.extend(scale_headline(repeats))
+    return rows
+
+
+def scale_headline(repeats=3) -> list[dict]:
+    """60k × 784, 784-512-512-10: the default map at k = 1 (``repeats`` times) and k = 4 (once)."""
+    rows = [_time_map(60_000, [512, 512], DEFAULT_METHOD, seed=s) for s in range(repeats)]
+    rows.append(_time_map(60_000, [512, 512], DEFAULT_METHOD, atoms=4))
+    for row in rows:
         row["headline"] = True
-    rows.extend(headline)
-    log(f"headline 60k 784-512-512-10 default: {[round(r['seconds'], 1) for r in headline]}")
+        log(f"headline 60k 784-512-512-10 default k={row['atoms']}: {row['seconds']:.1f}s, "
+            f"{row['peak_rss_mib']:.0f} MiB")
     return rows
 
 
 def scale_table(rows) -> str:
     lines = ["| N | widths | method | seconds | peak RSS (MiB) |", "|---|---|---|---|---|"]
     for row in rows:
-        tag = " (headline)" if row.get("headline") else ""
+        tag = (f" k={row.get('atoms', 1)}" if row.get("atoms", 1) != 1 else "") + \
+            (" (headline)" if row.get("headline") else "")
         lines.append(f"| {row['n']} | {'-'.join(map(str, row['widths']))} | {row['method']}{tag} | "
                      f"{row['seconds']:.1f} | {row['peak_rss_mib']:.0f} |")
     return "\n".join(lines)
@@ -294,7 +302,8 @@ def scale_table(rows) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--section", choices=["through", "quality", "thesis", "scale", "all"], default="all")
+    parser.add_argument("--section", choices=["through", "quality", "thesis", "scale", "headline", "all"],
+                        default="all", help="headline: only the 60k scale row (k = 1 and 4)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     parser.add_argument("--quick", action="store_true", help="digits only / fewer sizes")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -302,6 +311,7 @@ def main() -> None:
     parser.add_argument("--widths", default="512,512", help=argparse.SUPPRESS)
     parser.add_argument("--method", default=DEFAULT_METHOD, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--atoms", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _time_map_child(args)
@@ -319,6 +329,9 @@ def main() -> None:
             rows = through(seeds, quick=args.quick, out=save)
             table = through_table(rows)
             through_figure(rows, RESULTS / "forward_map_through.png")
+        elif section == "headline":
+            rows = scale_headline()
+            table = scale_table(rows)
         elif section == "quality":
             rows = quality(seeds, quick=args.quick)
             table = quality_table(rows)
