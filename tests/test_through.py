@@ -1,0 +1,29 @@
+"""r2_through against k (map and nulls) and the study's convert keys for atoms."""
+
+import pytest
+
+import dualmap as dm
+from dualmap.study.config import validate_config
+
+
+def test_through_curve_rows_and_the_map_above_its_nulls():
+    ds = dm.load_dataset("wine")
+    run = dm.train([16], ds.X_train, ds.y_train, epochs=40, seed=0, checkpoints=2, progress=False)
+    rows = dm.metrics.through_curve(run.model, ds.X_train, ds.X_test, (1, 3), seed=0)
+    assert [row["atoms"] for row in rows] == [1, 3]
+    for row in rows:
+        assert row["r2_through"] > max(row["r2_through_null_swim"], row["r2_through_null_uniform"])
+    # the k = 3 value is the one to_pairs gives at k = 3
+    pair_map = dm.to_pairs(run.model, ds.X_train, atoms=3, progress=False)
+    assert rows[1]["r2_through"] == pytest.approx(dm.metrics.r2_through(pair_map, run.model, ds.X_train, ds.X_test))
+
+
+def test_study_convert_keys_for_atoms():
+    config = validate_config({"convert": {"atoms": 4, "atoms_curve": [1, 2, 4, 8]}})
+    assert config.convert.method == "downstream" and config.convert.atoms == 4
+    with pytest.raises(ValueError, match="need convert.method 'downstream'"):
+        validate_config({"convert": {"method": "function", "atoms": 2}})
+    with pytest.raises(ValueError, match="atoms"):
+        validate_config({"convert": {"atoms": 0}})
+    with pytest.raises(ValueError, match="atoms_curve values must be >= 1"):
+        validate_config({"convert": {"atoms_curve": [1, 0]}})
