@@ -145,6 +145,45 @@ def extend(datasets, *, first_seed, count):
         save("protocols", payload)
 
 
+def magnitude(datasets, *, count):
+    """Remove-and-retrain ranked by the magnitude of the per-test scores, mean_j |s(j, i)| (how strongly a
+    point bears on the test predictions, either way), for the methods of the saved protocols run; the full
+    and random conditions are those saved (same seeds, same runs). Saved as attribution_magnitude.json."""
+    from dualmap.attribution.protocols import _Data, remove_and_retrain, summarize_removal
+    from dualmap.train import train
+
+    payload, out = _read("protocols"), {"machine": machine(), "runs": {}}
+    for name in datasets:
+        result = payload["runs"][name]
+        setting = result["setting"]
+        ds = load(name, 1000)
+        options = {k: setting[k] for k in ("activation", "optimizer", "lr", "epochs", "batch_size", "task")}
+        options["widths"] = list(setting["widths"])
+        run = train(options["widths"], ds.X_train, ds.y_train, seed=setting["seed"], checkpoints=setting["checkpoints"],
+                    progress=False, **{k: v for k, v in options.items() if k != "widths"})
+        scores = {m: np.abs(point_scores(run, ds.X_train, ds.y_train, X_test=ds.X_test, y_test=ds.y_test,
+                                         seed=setting["seed"], **setting["methods"][m])).mean(axis=0)
+                  for m in ("map", "tracin")}
+        data = _Data(ds.X_train, ds.y_train, ds.X_test, ds.y_test)
+        try:
+            rows = remove_and_retrain(data, len(ds.X_train), scores, fractions=(0.1,), seeds=tuple(range(count)),
+                                      train_options=options, progress=True)
+        finally:
+            data.close()
+        kept = [r for r in rows if r["method"] not in ("full", "random")]
+        saved = [r for r in result["removal_rows"] if r["method"] in ("full", "random") and r["seed"] < count]
+        for row in rows:                  # the same runs as the saved ones: a check that nothing changed
+            if row["method"] in ("full", "random"):
+                match = [r for r in saved if (r["method"], r["fraction"], r["seed"]) ==
+                         (row["method"], row["fraction"], row["seed"])]
+                assert match and abs(match[0]["loss"] - row["loss"]) < 1e-9, (row, match)
+        out["runs"][name] = {"removal_rows": rows, "removal": summarize_removal(kept + saved)}
+        for r in out["runs"][name]["removal"]:
+            print(name, r["method"], f"top-bottom {r['top_minus_bottom']:+.4f} ({r['top_minus_bottom_in_se']:+.1f} SE)",
+                  f"top-random {r['top_minus_random']:+.4f} ({r['top_minus_random_in_se']:+.1f} SE)", flush=True)
+        save("magnitude", out)
+
+
 def tables():
     """The markdown tables of docs/findings/attribution.md and BENCHMARKS.md, from the saved results."""
     runs = {}
@@ -206,7 +245,7 @@ def tables():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--section", required=True,
-                        choices=["explore", "protocols", "extend", "cost", "agreement", "settings", "figures",
+                        choices=["explore", "protocols", "extend", "magnitude", "cost", "agreement", "settings", "figures",
                                  "tables"])
     parser.add_argument("--datasets", nargs="+", default=list(SETTINGS))
     parser.add_argument("--workers", type=int, default=1)
@@ -283,6 +322,8 @@ def main(argv=None):
             print(n, q, row, flush=True)
         out["captum_tracincp"] = captum
         save("cost", dict(out, machine_end=machine()))
+    elif args.section == "magnitude":
+        magnitude(args.datasets, count=args.seeds)
     elif args.section == "extend":
         extend(args.datasets, first_seed=args.first_seed, count=args.seeds)
     elif args.section == "tables":
@@ -290,8 +331,10 @@ def main(argv=None):
     elif args.section == "figures":
         from dualmap.report.attribution_figures import attribution_figures
 
-        payload = json.loads((RESULTS / "attribution_protocols.json").read_text())
-        for name, result in payload["runs"].items():
+        runs = {}
+        for name in ("protocols", "protocols-tabular"):
+            runs.update((_read(name) or {"runs": {}})["runs"])
+        for name, result in runs.items():
             paths = attribution_figures(result, Path("docs/findings/figures/attribution") / name)
             print(*paths, sep="\n")
 

@@ -250,7 +250,7 @@ def test_summarize_removal_pairs_by_seed():
     assert entry["top_minus_random"] == pytest.approx(0.41)
 
 
-def test_validate_end_to_end_small():
+def test_validate_end_to_end_small(tmp_path):
     X, y = _blobs(60, 3)
     Xq, yq = _blobs(20, 3, seed=2)
     ds = dm.Dataset(X_train=X, y_train=y, X_test=Xq, y_test=yq, task="classification", name="blobs", n_classes=3)
@@ -268,3 +268,12 @@ def test_validate_end_to_end_small():
     assert again.removal == result.removal                    # same seed, same result
     with pytest.raises(ValueError, match="protocols"):
         validate(ds, protocols=("loo",))
+    from dualmap.attribution import ValidationResult
+    from dualmap.report.attribution_figures import attribution_figures
+
+    loaded = ValidationResult.load(result.save(tmp_path / "validation.json"))
+    assert loaded.lds == result.lds and loaded.removal == result.removal
+    paths = attribution_figures(loaded, tmp_path / "figures")
+    assert sorted(p.name for p in paths) == ["attribution_lds.png", "attribution_mislabel.png",
+                                             "attribution_removal.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)

@@ -19,8 +19,12 @@ def _as_dict(result) -> dict:
     return result if isinstance(result, dict) else result.to_dict()
 
 
+_OTHERS = ("C1", "C5", "C6", "C8", "C9", "0.2", "C7")
+
+
 def _colour(method: str, index: int) -> str:
-    return _COLOURS.get(method, f"C{(index + 5) % 10}")
+    """A fixed colour for the named methods, the others from a palette that avoids them."""
+    return _COLOURS.get(method, _OTHERS[index % len(_OTHERS)])
 
 
 def removal_figure(result):
