@@ -95,6 +95,18 @@ def test_permuting_training_points_permutes_scores(small_run, method):
         np.testing.assert_allclose(permuted, base[..., order], rtol=1e-8, atol=1e-12)
 
 
+def test_deep_tanh_map_scores_permute_with_the_points():
+    X, y = _blobs(50, 4, seed=5)
+    run = dm.train([8, 6], X, y, activation="tanh", optimizer="sgd", lr=0.05, epochs=3, batch_size=10, seed=1,
+                   checkpoints=3, progress=False)
+    Xq, yq = _blobs(6, 4, seed=6)
+    order = np.random.default_rng(0).permutation(len(X))
+    base = point_scores(run, X, y, X_test=Xq, y_test=yq, method="map", checkpoints="last")
+    assert base.shape == (6, 50) and np.all(np.isfinite(base)) and np.any(base != 0)
+    permuted = point_scores(run, X[order], y[order], X_test=Xq, y_test=yq, method="map", checkpoints="last")
+    np.testing.assert_allclose(permuted, base[:, order], rtol=1e-8, atol=1e-12)
+
+
 def test_atoms_with_one_atom_equal_the_pairs(small_run):
     run, X, y, Xq, _ = small_run
     pm = dm.to_pairs(run.model, X, method="function", progress=False)
@@ -268,6 +280,8 @@ def test_validate_end_to_end_small(tmp_path):
     assert again.removal == result.removal                    # same seed, same result
     with pytest.raises(ValueError, match="protocols"):
         validate(ds, protocols=("loo",))
+    with pytest.raises(ValueError, match="rank"):
+        validate(ds, rank="absolute")
     from dualmap.attribution import ValidationResult
     from dualmap.report.attribution_figures import attribution_figures
 

@@ -3,7 +3,8 @@
 * **remove and retrain**: drop the top and the bottom ``f`` of the training points by a score (and a random
   ``f``, drawn per seed), retrain from the same initialisations (``dm.train``'s ``seed`` sets the initial
   network), compare test loss and accuracy. The score used to rank is the per-test score averaged over the
-  test points (positive: the point helps the test set).
+  test points (positive: the point helps the test set), or with ``rank="magnitude"`` the average of its
+  magnitude (how strongly the point bears on the test predictions, either way).
 * **linear datamodeling score** (Park et al. 2023, TRAK): retrain on ``n_subsets`` random halves; for every
   test point the Spearman correlation, over the subsets, between the summed scores of the points a subset
   keeps and the actual −loss of the model trained on it; averaged over test points. (dattri's ``lds`` computes
@@ -325,7 +326,8 @@ def _flip_labels(y, fraction, seed):
 
 def validate(dataset, *, widths=(256,), activation="relu", optimizer="adam", lr=1e-3, epochs=50, batch_size=128,
              checkpoints=10, methods: dict | None = None, fractions=(0.05, 0.1, 0.2), seeds=(0, 1, 2, 3, 4),
-             n_subsets=50, flip=0.1, protocols=("removal", "lds", "mislabel"), removal_methods=None, agreement_seeds=(),
+             n_subsets=50, flip=0.1, protocols=("removal", "lds", "mislabel"), removal_methods=None, rank="signed",
+             agreement_seeds=(),
              seed=0, scheduler="synchronous", workers=1, progress=False) -> ValidationResult:
     """Train once, score the training points by every method, and run the three counterfactual protocols.
 
@@ -345,6 +347,10 @@ def validate(dataset, *, widths=(256,), activation="relu", optimizer="adam", lr=
     removal_methods : names of ``methods`` to remove and retrain by (default: all but "random", which is always
         run as its own random sets); LDS and mislabel detection take every method, as they cost no extra runs
         per method.
+    rank : {"signed", "magnitude"}, default="signed"
+        How remove-and-retrain ranks the points: the per-test score averaged over the test points (top = the
+        points that help the test set most) or its magnitude averaged, ``mean_j |s(j, i)|`` (top = the points
+        that bear most on the test predictions, either way; bottom = the least).
     agreement_seeds : seeds of further runs of the same optimiser whose scores are compared with ``seed``'s
         (Spearman, top-50 overlap of the test-averaged and of the self-scores).
     scheduler, workers : the retraining backend (module docstring).
@@ -357,6 +363,8 @@ def validate(dataset, *, widths=(256,), activation="relu", optimizer="adam", lr=
     from .scores import point_scores
 
     methods = dict(DEFAULT_METHODS if methods is None else methods)
+    if rank not in ("signed", "magnitude"):
+        raise ValueError(f"rank must be 'signed' or 'magnitude'; got {rank!r}")
     unknown = set(protocols) - {"removal", "lds", "mislabel"}
     if unknown:
         raise ValueError(f"unknown protocols {sorted(unknown)}; available: removal, lds, mislabel")
@@ -367,7 +375,7 @@ def validate(dataset, *, widths=(256,), activation="relu", optimizer="adam", lr=
                          batch_size=batch_size, task=dataset.task)
     setting = dict(train_options, dataset=dataset.name, n_train=len(X), n_test=len(X_test), checkpoints=checkpoints,
                    methods=methods, fractions=list(fractions), seeds=list(seeds), n_subsets=n_subsets, flip=flip,
-                   seed=seed, protocols=list(protocols), removal_methods=removal_methods)
+                   seed=seed, protocols=list(protocols), removal_methods=removal_methods, rank=rank)
     result = ValidationResult(setting=setting)
 
     def fit(labels, run_seed):
@@ -386,7 +394,8 @@ def validate(dataset, *, widths=(256,), activation="relu", optimizer="adam", lr=
             unknown = set(chosen) - set(per_test)
             if unknown:
                 raise ValueError(f"removal_methods {sorted(unknown)} are not among the methods {list(per_test)}")
-            removal_scores = {name: per_test[name].mean(axis=0) for name in chosen if name != "random"}
+            removal_scores = {name: (np.abs(per_test[name]) if rank == "magnitude" else per_test[name]).mean(axis=0)
+                              for name in chosen if name != "random"}
             result.removal_rows = remove_and_retrain(data, len(X), removal_scores, fractions=fractions, seeds=seeds,
                                                      train_options=train_options, scheduler=scheduler, workers=workers,
                                                      progress=progress)
