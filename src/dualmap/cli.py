@@ -162,7 +162,8 @@ def _print_headline(study) -> None:
     for name, value in rows:
         if value is not None:
             print(f"  test {metric:8s} {name:28s} {value:.4f}")
-    for key in ("r2_map", "r2_null_swim", "gap_closed", "fidelity"):
+    for key in ("r2_through", "r2_through_null_swim", "gap_closed_through", "r2_map", "r2_null_swim", "gap_closed",
+                "fidelity"):
         if headline.get(key) is not None:
             print(f"  {key:37s} {headline[key]:.4f}")
     print(f"  {'time (s)':37s} {headline['seconds_total']:.1f}")
