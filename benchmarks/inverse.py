@@ -44,7 +44,7 @@ DATA = {"digits": ({}, 256, 30), "fashion_mnist": ({"n_train": 10_000}, 128, 5),
 COMPARE_DATA = ("digits", "fashion_mnist")
 GRIDS = {"adam": (3e-4, 1e-3, 3e-3), "sgd": (3e-3, 1e-2, 3e-2)}
 INITS = ("he", "swim", "swim:plain", "uniform", "random")
-#: checkpoints mapped for the pair persistence (2: the start and the end; the first 4 settings of the committed
+#: checkpoints mapped for the pair persistence (2: the start and the end; three digits settings of the committed
 #: results used 5)
 PERSISTENCE_CHECKPOINTS = 2
 

@@ -27,6 +27,15 @@ def _reach(row):
     return f"{row['steps_to_he_fraction']:.2f} ({row['reached_he']})"
 
 
+def _load_compare():
+    """The comparison's results, settings in a fixed order (a resumed run appends the settings it redid)."""
+    document = json.loads((RESULTS / "inverse_compare.json").read_text())
+    order = {"adam": 0, "sgd": 1, "relu": 0, "tanh": 1}
+    document["rows"].sort(key=lambda b: (b["dataset"] != "digits", b["depth"], order[b["activation"]],
+                                         order[b["optimizer"]]))
+    return document
+
+
 def _medians(block, init, key):
     return [r[key] for r in block["rows"] if r["init"] == init]
 
@@ -35,7 +44,7 @@ def compare_table() -> None:
     path = RESULTS / "inverse_compare.json"
     if not path.exists():
         return
-    document = json.loads(path.read_text())
+    document = _load_compare()
     env = document["environment"]
     print(f"Command: `{document['command']}` — {env['date']}, {env['cpu']}, {env['cores']} torch thread, no GPU. "
           "Medians over 3 seeds; each init with its own learning rate chosen on a validation split.\n")
@@ -85,7 +94,7 @@ def reasons_table() -> None:
     path = RESULTS / "inverse_compare.json"
     if not path.exists():
         return
-    document = json.loads(path.read_text())
+    document = _load_compare()
     print("| data | net | act | opt | swim: validation loss per lr (chosen **bold**) | He: same | final train loss "
           "swim / He | first-layer displacement swim / He | swim start test loss / He final test loss |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -108,7 +117,7 @@ def benchmark_table() -> None:
     path = RESULTS / "inverse_compare.json"
     if not path.exists():
         return
-    document = json.loads(path.read_text())
+    document = _load_compare()
     print("| data | net | act | opt | He | SWIM, new default (reach) | SWIM, old (`plain`) | uniform | random | seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for block in document["rows"]:
