@@ -172,8 +172,9 @@ def descend_atoms(features_of, target: torch.Tensor, downstream: torch.Tensor, c
         for j in neurons:
             features = features_of(j)                                            # (L, S)
             norm_sq = (features * features).sum(dim=-1)
-            without = error - downstream[:, j:j + 1] * residuals[j][None, :]
-            pull = downstream[:, j] @ without                                      # (S,): E_{-j}ᵀ w_j
+            previous = residuals[j].clone()
+            # E_{-j}ᵀ w_j = Eᵀ w_j − ‖w_j‖² r_j: one product with E, no (m, S) temporaries
+            pull = downstream[:, j] @ error - weight_sq[j] * previous                # (S,)
             for slot in range(k):
                 others = torch.cat([choice[j, :slot], choice[j, slot + 1:]])
                 base = target[j]
@@ -210,7 +211,8 @@ def descend_atoms(features_of, target: torch.Tensor, downstream: torch.Tensor, c
                     if basis is not None:
                         chosen = chosen - basis @ (basis.T @ chosen)
                     residuals[j] = base - step[current] * chosen
-            error = without + downstream[:, j:j + 1] * residuals[j][None, :]
+            if not torch.equal(residuals[j], previous):                           # E += w_j (r_new − r_old)ᵀ
+                error += torch.outer(downstream[:, j], residuals[j] - previous)
         if changed == 0:
             break
     return choice

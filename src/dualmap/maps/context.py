@@ -149,12 +149,15 @@ class DataContext:
     search_dtype: torch.dtype
     eval_rows: torch.Tensor
     n_neighbors: int
+    keep: bool = True
     representations: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, X, *, n_features: int, n_eval: int = 2048, seed: int = 0, device="auto", dtype="float32",
-              n_neighbors: int = 8) -> "DataContext":
-        """Validate ``X`` (finite, 2-D, ``n_features`` columns, two distinct points) and prepare it."""
+              n_neighbors: int = 8, keep: bool = True) -> "DataContext":
+        """Validate ``X`` (finite, 2-D, ``n_features`` columns, two distinct points) and prepare it; ``keep``:
+        hold each representation's Gram matrix and search copy for later maps (tracking) instead of
+        releasing them after their layer."""
         X = check_data(X, min_samples=2, n_features=n_features)
         if not np.any(np.ptp(X, axis=0) > 0):
             raise ValueError("X holds fewer than 2 distinct points; no pair can be formed")
@@ -162,7 +165,7 @@ class DataContext:
         rng = np.random.default_rng(seed)
         rows = np.sort(rng.choice(len(X), size=min(n_eval, len(X)), replace=False))
         return cls(X=X, fingerprint=fingerprint(X), device=torch_device, search_dtype=resolve_dtype(dtype),
-                   eval_rows=torch.as_tensor(rows, device=torch_device), n_neighbors=n_neighbors)
+                   eval_rows=torch.as_tensor(rows, device=torch_device), n_neighbors=n_neighbors, keep=keep)
 
     @property
     def Z(self) -> torch.Tensor:
@@ -184,10 +187,24 @@ class DataContext:
         return self.representations[key]
 
     def gram(self, representation: Representation, n_evaluations: int) -> torch.Tensor | None:
-        """``Z Z_evalᵀ`` of a representation when it makes the candidate evaluations cheaper (cached)."""
+        """``Z Z_evalᵀ`` of a representation when it makes the candidate evaluations cheaper (cached).
+
+        When the float64 matrix exceeds :func:`~dualmap.maps._scores.eval_gram`'s memory bound (60k points ×
+        2048 evaluation rows), it is kept in float32: half the memory, and candidates' activations then carry
+        a relative rounding of ~1e-7 — far below the differences between candidates of a trained network,
+        though too coarse to certify an *exact* match (planted networks of that size would need float64)."""
         if representation.gram is None:
-            representation.gram = eval_gram(representation.Z, self.eval_rows, n_evaluations)
+            gram = eval_gram(representation.Z, self.eval_rows, n_evaluations)
+            if gram is None and representation.Z.dtype == torch.float64:
+                gram = eval_gram(self.search_view(representation), self.eval_rows, n_evaluations)
+            representation.gram = gram
         return representation.gram
+
+    def release(self, representation: Representation) -> None:
+        """Drop what a representation's search cached (Gram matrix, search copy) unless the context is kept
+        across maps (tracking)."""
+        if not self.keep:
+            representation.gram = representation.search = None
 
     def search_view(self, representation: Representation) -> torch.Tensor:
         if representation.search is None:

@@ -150,7 +150,7 @@ def to_pairs(mlp: MLP, X, *, method: str = DEFAULT_METHOD, atoms: int = 1, steep
                             max_candidates=max_candidates, seed=seed, dtype=dtype)
     check_network(mlp)
     context = DataContext.build(X, n_features=mlp.input_dim, n_eval=n_eval, seed=seed, device=device, dtype=dtype,
-                                n_neighbors=n_neighbors)
+                                n_neighbors=n_neighbors, keep=False)
     return map_network(mlp, context, options, progress=progress)
 
 
@@ -210,6 +210,7 @@ def map_network(mlp: MLP, context: DataContext, options: SearchOptions, *, warm:
                 atoms, match = _single(problem, context, options, warm_atoms, settled, warm)
                 steep = None
             layer_map = _finish(problem, atoms, steep, match, context, options)
+            context.release(representation)
             coefficients = layer_map["coefficients_tensor"]
             result.add(layer_map)
             key = representation_key(layer, layer_map["atoms"], layer_map["steepness"], key)
