@@ -318,3 +318,15 @@ def test_atoms_and_readout_bad_input(small_digits):
         pair_map.to_mlp(X, readout="keep")
     with pytest.raises(ValueError, match="sampler must be one of"):
         dm.maps.forward.null_map(run.model, X, sampler="gauss")
+
+
+def test_planted_recovery_rejects_mismatched_input(small_digits):
+    X = small_digits.X_train
+    pairs = [np.array([[0, 1], [2, 3]])]
+    assert planted_recovery(pairs, [np.array([[0, 1], [3, 2]])], X) == [0.5]
+    with pytest.raises(ValueError, match="shape"):
+        planted_recovery(pairs, [np.array([[0, 1], [2, 3], [4, 5]])], X)
+    with pytest.raises(ValueError, match="layers"):
+        planted_recovery(pairs, pairs * 2, X)
+    with pytest.raises(ValueError, match="rows of X"):
+        planted_recovery([np.array([[0, len(X)], [2, 3]])], pairs, X)

@@ -102,10 +102,30 @@ def planted_network(X, widths, activation, *, seed=0, rescale=True, permute=True
 
 def planted_recovery(recovered_pairs, true_pairs, X) -> list[float]:
     """Fraction of neurons per layer whose recovered pair is the true pair (as points of ``X``: a duplicate
-    row of a true point counts as that point)."""
-    X = np.asarray(X)
+    row of a true point counts as that point).
+
+    Parameters
+    ----------
+    recovered_pairs, true_pairs : list of ndarray of shape (width_l, 2)
+        Per hidden layer, row indices into ``X`` (e.g. ``PairMap.pairs`` and ``PlantedNetwork.pairs``).
+    X : ndarray of shape (n_samples, n_features)
+
+    Returns
+    -------
+    list of float, one per layer
+    """
+    X = check_data(X)
+    recovered_pairs, true_pairs = list(recovered_pairs), list(true_pairs)
+    if len(recovered_pairs) != len(true_pairs):
+        raise ValueError(f"recovered_pairs has {len(recovered_pairs)} layers, true_pairs {len(true_pairs)}")
     fractions = []
-    for found, truth in zip(recovered_pairs, true_pairs):
+    for layer, (found, truth) in enumerate(zip(recovered_pairs, true_pairs)):
+        found, truth = np.asarray(found), np.asarray(truth)
+        if found.ndim != 2 or found.shape[1] != 2 or found.shape != truth.shape:
+            raise ValueError(f"layer {layer}: recovered pairs have shape {found.shape} and true pairs {truth.shape}; "
+                             "both must be (width, 2) arrays of the same width")
+        if found.size and (found.min() < 0 or max(found.max(), truth.max()) >= len(X) or truth.min() < 0):
+            raise ValueError(f"layer {layer}: pair indices must be rows of X (0 … {len(X) - 1})")
         same = np.all(X[found[:, 0]] == X[truth[:, 0]], axis=1) & np.all(X[found[:, 1]] == X[truth[:, 1]], axis=1)
         fractions.append(float(np.mean(same)))
     return fractions
