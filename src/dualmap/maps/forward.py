@@ -314,7 +314,8 @@ def _settled(problem, context, warm, warm_atoms, warm_steepness, previous) -> to
     (width, S) of every neuron reproduced by its warm atoms."""
     rows = context.eval_rows
     turned = column_cosine(problem.trained[rows], previous[rows])
-    residual = _residuals_of(problem, context, warm_atoms, warm_steepness)
+    residual = _atom_residuals(problem.Z, problem.Z[rows], warm_atoms, problem.activation,
+                               context.gram(problem.representation, 0), problem.target(rows), warm_steepness)
     target = problem.target(rows)
     r2_now = 1.0 - (residual * residual).sum(dim=1) / (target * target).sum(dim=1).clamp_min(1e-300)
     r2_before = torch.as_tensor(warm.pair_map.scores[problem.layer].get("neuron_r2", np.zeros(problem.width)),
@@ -322,17 +323,17 @@ def _settled(problem, context, warm, warm_atoms, warm_steepness, previous) -> to
     return (turned >= math.cos(warm.settle_angle)) & (r2_now >= r2_before - warm.margin), residual
 
 
-def _residuals_of(problem, context, atoms, steep) -> torch.Tensor:
-    """Residuals (width, S) of every neuron reproduced by the given atoms (least squares on the eval rows)."""
-    rows = context.eval_rows
-    gram = context.gram(problem.representation, 0)
-    features = torch.empty((*atoms.shape[:2], len(rows)), dtype=torch.float64, device=context.device)
+def _atom_residuals(Z, Z_eval, atoms, activation, gram, target, steepness=None) -> torch.Tensor:
+    """Residuals (width, S) of every neuron reproduced by its atoms (width, k, 2): least squares on the
+    centred activations at the evaluation rows, in chunks of neurons."""
+    residuals = torch.empty_like(target)
+    index = torch.arange(atoms.shape[1], device=Z.device)
     for start in range(0, len(atoms), _CHUNK):
         part = slice(start, start + _CHUNK)
-        features[part] = _centred(candidate_activations(problem.Z, problem.Z[rows], atoms[part], problem.activation,
-                                                        gram, None if steep is None else steep[part]))
-    choice = torch.arange(atoms.shape[1], device=context.device).expand(len(atoms), -1)
-    return neuron_residuals(features, problem.target(rows), choice)
+        features = _centred(candidate_activations(Z, Z_eval, atoms[part], activation, gram,
+                                                  None if steepness is None else steepness[part]))
+        residuals[part] = neuron_residuals(features, target[part], index.expand(len(features), -1))
+    return residuals
 
 
 def _centred(features: torch.Tensor) -> torch.Tensor:
@@ -419,7 +420,9 @@ def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, 
         # the warm atoms start the descent where they reproduce the neuron about as well as the greedy ones
         lists = torch.cat([lists, warm_active], dim=1)
         warm_choice = torch.arange(lists.shape[1] - k, lists.shape[1], device=device).expand(width, -1)
-        greedy_residual = _list_residuals(Z, Z_eval, lists, choice, activation, gram, target, steepness_of)
+        start_atoms = _gather(lists, choice)
+        greedy_residual = _atom_residuals(Z, Z_eval, start_atoms, activation, gram, target,
+                                          steepness_of(start_atoms, torch.arange(width, device=device)))
         scale = (target * target).sum(dim=1).clamp_min(1e-300)
         warm_loss = (warm_residuals[active] ** 2).sum(dim=1) / scale
         keep_warm = warm_loss <= (greedy_residual * greedy_residual).sum(dim=1) / scale + warm.margin
@@ -470,20 +473,6 @@ def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, 
 def _gather(pairs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``pairs[j, index[j]]`` for every neuron: (width, L, 2), (width, q) → (width, q, 2)."""
     return torch.gather(pairs, 1, index[:, :, None].expand(-1, -1, 2))
-
-
-def _list_residuals(Z, Z_eval, lists, choice, activation, gram, target, steepness_of):
-    atoms = _gather(lists, choice)
-    width = len(atoms)
-    residuals = torch.empty_like(target)
-    for start in range(0, width, _CHUNK):
-        part = slice(start, start + _CHUNK)
-        neurons = torch.arange(width, device=Z.device)[part]
-        features = _centred(candidate_activations(Z, Z_eval, atoms[part], activation, gram,
-                                                  steepness_of(atoms[part], neurons)))
-        index = torch.arange(atoms.shape[1], device=Z.device).expand(len(features), -1)
-        residuals[part] = neuron_residuals(features, target[part], index)
-    return residuals
 
 
 # ----------------------------------------------------------------------------------------- one pair
