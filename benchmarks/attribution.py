@@ -237,7 +237,8 @@ def tables():
         print("|---|---|---|---|---|")
         for label, result in settings["runs"].items():
             for r in result["removal"]:
-                print(f"| {label} | {r['method']} | {r['top_minus_bottom']:+.4f} ({r['top_minus_bottom_in_se']:+.1f}) | "
+                print(f"| {label} | {r['method']} | "
+                      f"{r['top_minus_bottom']:+.4f} ({r['top_minus_bottom_in_se']:+.1f}) | "
                       f"{r['top_minus_random']:+.4f} ({r['top_minus_random_in_se']:+.1f}) | "
                       f"{result['mislabel'][r['method']]['auc']:.4f} |")
 
@@ -245,8 +246,8 @@ def tables():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--section", required=True,
-                        choices=["explore", "protocols", "extend", "magnitude", "cost", "agreement", "settings", "figures",
-                                 "tables"])
+                        choices=["explore", "protocols", "extend", "magnitude", "cost", "agreement", "settings",
+                                 "figures", "tables"])
     parser.add_argument("--datasets", nargs="+", default=list(SETTINGS))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=5)
@@ -290,7 +291,8 @@ def main(argv=None):
     elif args.section == "agreement":
         out = {"machine": machine(), "runs": {}}
         for name in args.datasets:
-            out["runs"][name] = run_validation(name, {k: METHODS[k] for k in ("map", "map_last", "tracin", "tracin_last", "importance")},
+            methods = {k: METHODS[k] for k in ("map", "map_last", "tracin", "tracin_last", "importance")}
+            out["runs"][name] = run_validation(name, methods,
                                                fractions=(), seeds=(), n_subsets=0, protocols=(),
                                                workers=1, agreement_seeds=(1, 2))
             save("agreement", out)

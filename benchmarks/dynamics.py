@@ -134,8 +134,10 @@ def findings(seeds, out: Path) -> dict:
             x, y = finals[(name, depth, "adam", seed)], finals[(name, depth, "sgd", seed)]
             across.append((rank_correlation(x, y), _top_overlap(x, y)))
         comparisons.append(dict(dataset=name, depth=depth,
-                                same_optimizer_other_seed=dict(spearman=[s for s, _ in same], top50=[o for _, o in same]),
-                                adam_vs_sgd_same_seed=dict(spearman=[s for s, _ in across], top50=[o for _, o in across])))
+                                same_optimizer_other_seed=dict(spearman=[s for s, _ in same],
+                                                               top50=[o for _, o in same]),
+                                adam_vs_sgd_same_seed=dict(spearman=[s for s, _ in across],
+                                                           top50=[o for _, o in across])))
     return {"rows": rows, "comparisons": comparisons}
 
 

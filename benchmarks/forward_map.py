@@ -183,8 +183,8 @@ def quality(seeds, quick=False) -> list[dict]:
 
 
 def quality_table(rows) -> str:
-    lines = ["| data | net | act | method | fidelity | R² map | R² keep | R² null SWIM | R² null uniform | gap closed | "
-             "act. corr (per layer) | dir. cos (per layer) | labels acc map / trained | map s |",
+    lines = ["| data | net | act | method | fidelity | R² map | R² keep | R² null SWIM | R² null uniform | "
+             "gap closed | act. corr (per layer) | dir. cos (per layer) | labels acc map / trained | map s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict = {}
     for row in rows:

@@ -62,7 +62,8 @@ def compare(seeds, resume=False, path=None, select=None) -> list[dict]:
                 continue
             started = time.perf_counter()
             result = compare_inits(ds, [width] * depth, activation, inits=INITS, seeds=seeds, epochs=epochs,
-                                   optimizer=optimizer, lr=GRIDS[optimizer], persistence_checkpoints=PERSISTENCE_CHECKPOINTS,
+                                   optimizer=optimizer, lr=GRIDS[optimizer],
+                                   persistence_checkpoints=PERSISTENCE_CHECKPOINTS,
                                    persistence_inits=("swim", "swim:plain"), selection_seeds=seeds[:select],
                                    progress=False)
             tag = f"{name}_{depth}x{width}_{activation}_{optimizer}"
@@ -115,8 +116,8 @@ def pairspace(seeds) -> list[dict]:
             standard = dm.train(widths, ds.X_train, ds.y_train, activation=activation, epochs=epochs, lr=1e-3,
                                 seed=seed, checkpoints=2, progress=False)
             stayed = [float(np.mean(np.all(p == q, axis=1))) for p, q in zip(pairs, sampled.pairs)]
-            moved = [float(np.median(np.linalg.norm(run.points[-1][0][l] - run.points[0][0][l], axis=1)))
-                     for l in range(depth)]
+            moved = [float(np.median(np.linalg.norm(run.points[-1][0][layer] - run.points[0][0][layer], axis=1)))
+                     for layer in range(depth)]
             row = dict(dataset=name, depth=depth, width=width, activation=activation, seed=seed, epochs=epochs,
                        task=ds.task, sampled=_metric(start, ds.X_test, ds.y_test, ds.task),
                        pair_trained=_metric(run.model, ds.X_test, ds.y_test, ds.task),

@@ -48,7 +48,8 @@ def main() -> None:
                                progress=False)
         for row in result.table():
             log(f"{name} {activation} {optimizer} {row['init']:40s} lr={row['lr']:.0e} "
-                f"acc={row['final_test_metric']:.3f} loss={row['final_test_loss']:.4f} he@{row['steps_to_he_fraction']}")
+                f"acc={row['final_test_metric']:.3f} loss={row['final_test_loss']:.4f} "
+                f"he@{row['steps_to_he_fraction']}")
         out.append(dict(dataset=name, activation=activation, optimizer=optimizer, width=width, epochs=epochs,
                         table=result.table(), config=result.config))
     for name, activation, optimizer, depth, schemes in EXTRA:

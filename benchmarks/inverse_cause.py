@@ -84,7 +84,8 @@ def main() -> None:
         H = start.hidden(ds.X_train, 0)
         gram_mean = float(((H - H.mean(0)) ** 2).sum() / H.shape[1])
         scales = dict(alpha_over_mean_eigenvalue=sampled.alpha / gram_mean,
-                      temperature=float(np.linalg.norm(sampled.network.weights[-1]) / np.linalg.norm(start.weights[-1])),
+                      temperature=float(np.linalg.norm(sampled.network.weights[-1])
+                                        / np.linalg.norm(start.weights[-1])),
                       rho=layer_lr_factors(start.weights, "adam"),
                       readout_rms=float(np.sqrt(np.mean(start.weights[-1] ** 2))),
                       hidden_rms=float(np.sqrt(np.mean(start.weights[0] ** 2))),
@@ -101,15 +102,18 @@ def main() -> None:
                 if scheme == "norm_step" and optimizer == "adam":
                     continue
                 run = dm.train([width], ds.X_train, ds.y_train, activation=activation, init="swim", finetune=scheme,
-                               optimizer=optimizer, lr=lr, epochs=-(-50 * 128 // len(ds.X_train)), seed=0, checkpoints=STEPS, progress=False)
+                               optimizer=optimizer, lr=lr, epochs=-(-50 * 128 // len(ds.X_train)), seed=0,
+                               checkpoints=STEPS, progress=False)
                 first = run.checkpoints[0][1]
                 curve = [_loss(net, ds.X_test, ds.y_test) for _, net in run.checkpoints]
-                displacement = [[float(np.linalg.norm(b - a) / np.linalg.norm(a)) for a, b in zip(first.weights, net.weights)]
+                displacement = [[float(np.linalg.norm(b - a) / np.linalg.norm(a))
+                                 for a, b in zip(first.weights, net.weights)]
                                 for _, net in run.checkpoints]
                 rows.append(dict(dataset=name, activation=activation, optimizer=optimizer, lr=lr, scheme=scheme,
                                  steps=run.steps, test_loss=curve, displacement=displacement, **scales))
                 print(f"  {optimizer} {scheme:20s} loss {np.round(curve, 3).tolist()}  disp@10 "
-                      f"{np.round(displacement[4], 4).tolist()} disp@50 {np.round(displacement[-1], 4).tolist()}", flush=True)
+                      f"{np.round(displacement[4], 4).tolist()} disp@50 {np.round(displacement[-1], 4).tolist()}",
+                      flush=True)
     path.write_text(json.dumps({"command": "python benchmarks/inverse_cause.py", "environment": environment(),
                                 "rows": rows, "feature_scales": feature_scales()}, indent=1))
 

@@ -53,8 +53,8 @@ def _run_once(dataset: str, extra: list[str]) -> dict:
     metrics = json.loads((folder / "study" / "metrics.json").read_text())
     shutil.rmtree(folder)
     stages = {name: record["seconds"] for name, record in metrics["stages"].items()}
-    return {"wall_seconds": wall, "cpu_seconds": cpu, "stages": stages, "headline": metrics["headline"], "load_before": load_before,
-            "threads": metrics["provenance"].get("threads_chosen")}
+    return {"wall_seconds": wall, "cpu_seconds": cpu, "stages": stages, "headline": metrics["headline"],
+            "load_before": load_before, "threads": metrics["provenance"].get("threads_chosen")}
 
 
 def _median(runs: list[dict]) -> dict:
@@ -86,7 +86,8 @@ def main() -> None:
                     process.send_signal(signal.SIGTERM)
                     process.wait()
             runs[mode].append(run)
-            print(f"run {repeat} {mode}: {run['wall_seconds']:.1f} s wall, {run['cpu_seconds']:.1f} s CPU (load before {run['load_before']:.1f}, "
+            print(f"run {repeat} {mode}: {run['wall_seconds']:.1f} s wall, {run['cpu_seconds']:.1f} s CPU "
+                  f"(load before {run['load_before']:.1f}, "
                   f"threads {run['threads']})  "
                   + "  ".join(f"{k} {v:.1f}" for k, v in run["stages"].items()), flush=True)
             if mode == "load":

@@ -59,8 +59,8 @@ def compare_table() -> None:
         cells = []
         for init in inits:
             row = table[init]
-            cells.append(f"{row['lr']:.0e} / {row['final_test_metric']:.3f} / {row['final_test_loss']:.3f} / {_reach(row)}")
-        swim = table["swim"]
+            cells.append(f"{row['lr']:.0e} / {row['final_test_metric']:.3f} / {row['final_test_loss']:.3f} / "
+                         f"{_reach(row)}")
         # per seed: reached within a third of the steps and ended at or below He's final test loss
         he_final = {r["seed"]: r["final_test_loss"] for r in block["rows"] if r["init"] == "he"}
         seeds_ok = sum(1 for r in block["rows"] if r["init"] == "swim" and r["steps_to_he"] is not None
@@ -71,7 +71,8 @@ def compare_table() -> None:
         print(f"| {block['dataset']} | {net} | {block['activation']} | {block['optimizer']} | "
               f"{he['lr']:.0e} / {he['final_test_metric']:.3f} / {he['final_test_loss']:.3f} | " + " | ".join(cells)
               + f" | {'yes' if met else 'no'} ({seeds_ok}/{len(he_final)} seeds) |")
-    print(f"\nSettings where the default SWIM start meets both targets on every seed: {met_count}/{len(document['rows'])}\n")
+    print(f"\nSettings where the default SWIM start meets both targets on every seed: "
+          f"{met_count}/{len(document['rows'])}\n")
 
     print("| data | net | act | opt | start test loss: old → new | displacement per layer, old (swim:plain) | "
           "new (swim) | pairs kept at the end per layer, old | new |")
@@ -118,13 +119,15 @@ def benchmark_table() -> None:
     if not path.exists():
         return
     document = _load_compare()
-    print("| data | net | act | opt | He | SWIM, new default (reach) | SWIM, old (`plain`) | uniform | random | seconds |")
+    print("| data | net | act | opt | He | SWIM, new default (reach) | SWIM, old (`plain`) | uniform | random "
+          "| seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for block in document["rows"]:
         table = {row["init"]: row for row in block["table"]}
         net = "-".join([str(block["width"])] * block["depth"])
         print(f"| {block['dataset']} | {net} | {block['activation']} | {block['optimizer']} | "
-              f"{table['he']['final_test_loss']:.3f} | {table['swim']['final_test_loss']:.3f}; {_reach(table['swim'])} | "
+              f"{table['he']['final_test_loss']:.3f} | "
+              f"{table['swim']['final_test_loss']:.3f}; {_reach(table['swim'])} | "
               f"{table['swim:plain']['final_test_loss']:.3f} | {table['uniform']['final_test_loss']:.3f} | "
               f"{table['random']['final_test_loss']:.3f} | {block['seconds']:.0f} |")
 
@@ -165,7 +168,8 @@ def cause_tables() -> None:
         he_readout = np.sqrt(2.0 / width)
         he_hidden = r["hidden_rms"] / r["rho"][0]
         print(f"| {name} | {activation} | {r['hidden_rms']:.4f} ({r['rho'][0]:.3f}) | {r['readout_rms']:.1f} "
-              f"({r['readout_rms'] / he_readout:.0f}) | {r['alpha_over_mean_eigenvalue']:.1e} | {r['temperature']:.3f} | "
+              f"({r['readout_rms'] / he_readout:.0f}) | {r['alpha_over_mean_eigenvalue']:.1e} | "
+              f"{r['temperature']:.3f} | "
               f"{r['swim_relative_gradient'][0]:.3g} / {r['swim_relative_gradient'][1]:.2g} | "
               f"{r['he_relative_gradient'][0]:.2g} / {r['he_relative_gradient'][1]:.2g} | "
               f"{r['swim_logit_rms']:.2f} / {r['he_logit_rms']:.2f} |")
@@ -178,7 +182,8 @@ def cause_tables() -> None:
     for key in keys:
         cells = []
         for scheme in schemes:
-            match = [r for r in rows if (r["dataset"], r["activation"], r["optimizer"]) == key and r["scheme"] == scheme]
+            match = [r for r in rows
+                     if (r["dataset"], r["activation"], r["optimizer"]) == key and r["scheme"] == scheme]
             cells.append(" → ".join(f"{v:.3g}" for v in match[0]["test_loss"]) if match else "–")
         print(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " |")
 
@@ -212,8 +217,8 @@ def candidates_table() -> None:
 if __name__ == "__main__":
     import sys
 
-    sections = {"compare": compare_table, "reasons": reasons_table, "benchmark": benchmark_table, "cause": cause_tables, "candidates": candidates_table,
-                "pairspace": pairspace_table}
+    sections = {"compare": compare_table, "reasons": reasons_table, "benchmark": benchmark_table, "cause": cause_tables,
+                "candidates": candidates_table, "pairspace": pairspace_table}
     for name in sys.argv[1:] or ["cause", "candidates", "compare", "reasons", "pairspace"]:
         sections[name]()
         print()

@@ -19,8 +19,8 @@ imported code, starts the BLAS threads). Then it resets the process's peak-RSS c
 after ``fit``, and only then scores the test set. Then it repeats the fit (same seed, timing only) up
 to ``--repeats`` fits in all (default 3) while the fits so far took less than ``--repeat-budget`` seconds
 (default 60; so the 30-s Fashion-MNIST-60k fits run twice); the run's time is its fastest fit, which damps
-the noise of a shared machine. A setting's time is the median over seeds of these per-run times. Reported memory: ``peak − RSS before fit`` (what the fit
-adds) and the absolute peak during fit (libraries + data + fit). The peak is ``VmHWM``, not ``ru_maxrss``:
+the noise of a shared machine. A setting's time is the median over seeds of these per-run times. Reported
+memory: ``peak − RSS before fit`` (what the fit adds) and the absolute peak during fit (libraries + data + fit). The peak is ``VmHWM``, not ``ru_maxrss``:
 in a child process ``ru_maxrss`` never drops below the parent's RSS at ``fork`` (see ``_worker``).
 The packages are interleaved (reference seed 0 at each rcond, dualmap seed 0, reference seed 1, …) so that
 both see the same machine load. Because a second user on a 2-core machine wrecks BLAS timings (two BLAS
@@ -48,8 +48,8 @@ import json
 import os
 import platform
 import resource
-import signal
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -299,12 +299,13 @@ def _run_worker(spec: dict, quiet: dict) -> dict:
 
 
 def _environment() -> dict:
+    from importlib.metadata import version
+
     import numpy
     import scipy
     import sklearn
     import swimnetworks  # noqa: F401
     import torch
-    from importlib.metadata import version
 
     cpu = "unknown"
     with open("/proc/cpuinfo") as handle:
@@ -489,7 +490,8 @@ def main(argv=None) -> None:
     parser.add_argument("--dualmap-source", choices=("head", "worktree"), default="head",
                         help="benchmark dualmap's src/ as committed at git HEAD (a snapshot taken at the start; "
                              "default) or the working tree as it is")
-    parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/swim_vs_reference[_quick].json)")
+    parser.add_argument("--output", type=Path,
+                        help="JSON file (default benchmarks/results/swim_vs_reference[_quick].json)")
     parser.add_argument("--report", type=Path, metavar="JSON", help="only print the table of an existing JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -33,7 +33,8 @@ print(f"trained: checkpoints at steps {run.steps}, test accuracy {run.history['v
 # Maps every checkpoint (method "function"); re-running resumes from the file instead of recomputing.
 tr = dm.track(run, ds.X_train, y=ds.y_train, path=args.out / "trajectory.npz", progress=False)
 s = tr.summary()
-print(f"switch rate (layer 1), first → last interval: {s['switch_rate_first'][0]:.3f} → {s['switch_rate_last'][0]:.3f}; "
+print(f"switch rate (layer 1), first → last interval: {s['switch_rate_first'][0]:.3f} → "
+      f"{s['switch_rate_last'][0]:.3f}; "
       f"settled at step {s['settled_step']}")
 print(f"map quality (median activation correlation): {s['quality_first'][0]:.3f} → {s['quality_last'][0]:.3f}")
 print(f"concentration (effective number of points): {s['concentration_first']:.0f} → {s['concentration_last']:.0f} "
