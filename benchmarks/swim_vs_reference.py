@@ -20,8 +20,9 @@ after ``fit``, and only then scores the test set. Then it repeats the fit (same 
 to ``--repeats`` fits in all (default 3) while the fits so far took less than ``--repeat-budget`` seconds
 (default 60; so the 30-s Fashion-MNIST-60k fits run twice); the run's time is its fastest fit, which damps
 the noise of a shared machine. A setting's time is the median over seeds of these per-run times. Reported
-memory: ``peak − RSS before fit`` (what the fit adds) and the absolute peak during fit (libraries + data + fit). The peak is ``VmHWM``, not ``ru_maxrss``:
-in a child process ``ru_maxrss`` never drops below the parent's RSS at ``fork`` (see ``_worker``).
+memory: ``peak − RSS before fit`` (what the fit adds) and the absolute peak during fit (libraries + data +
+fit). The peak is ``VmHWM``, not ``ru_maxrss``: in a child process ``ru_maxrss`` never drops below the
+parent's RSS at ``fork`` (see ``_worker``).
 The packages are interleaved (reference seed 0 at each rcond, dualmap seed 0, reference seed 1, …) so that
 both see the same machine load. Because a second user on a 2-core machine wrecks BLAS timings (two BLAS
 threads on one free core slow a fit down 10–70×), the parent waits before each run until other processes
