@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -48,13 +49,15 @@ def _add_study_options(parser: argparse.ArgumentParser, *, out_default: bool) ->
                         help="override one configuration key, e.g. --set network.widths=[64,64] (YAML value)")
     parser.add_argument("--out", type=Path, help="study folder" + (" (default: dualmap-runs/<dataset>-<config hash>)"
                                                                     if out_default else ""))
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (the result is still printed)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars or stage lines (the result is still printed)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dualmap", description="dualmap: maps between the parameter space of neural networks and their "
-                                     "input space — whole studies, their stages one by one, reports, and sweeps.",
+    parser = argparse.ArgumentParser(prog="dualmap",
+                                     description="dualmap: maps between the parameter space of neural networks and "
+                                     "their input space — whole studies, their stages one by one, reports, and sweeps.",
                                      epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -182,7 +185,8 @@ def _run_command(args) -> int:
 
         study = Study.open(args.folder, progress=not args.quiet)
         study.run(["report"], redo=True)
-        if not study.config.report.figures:      # asked for explicitly: draw them even where the study (a sweep run) didn't
+        # asked for explicitly: draw the figures even where the study (a sweep run) didn't
+        if not study.config.report.figures:
             from .study.report import write_report
 
             write_report(study)
@@ -206,7 +210,8 @@ def _sweep_command(args) -> int:
     result = run_sweep(args.grid, out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
                        merge=args.merge)
     summary = {"out": str(out), "backend": result.backend, "finished": result.finished, "skipped": result.skipped,
-               "failed": result.failed, "csv": str(result.csv), "parquet": str(result.parquet) if result.parquet else None}
+               "failed": result.failed, "csv": str(result.csv),
+               "parquet": str(result.parquet) if result.parquet else None}
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
@@ -246,6 +251,10 @@ def main(argv=None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "datasets":
         return _datasets_command(args)
+    # The command writes figures to files and never shows one: matplotlib's Agg backend, chosen through the
+    # environment so that nothing imports matplotlib before it is needed (and sweep workers inherit it). A
+    # backend the user set explicitly wins; report/_common.py no longer forces one on import.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     from ._io import CorruptFileError
     from .study import ConfigError, StudyError
     from .study.folder import FolderError
