@@ -13,7 +13,7 @@ import importlib
 import sys
 import types
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__  # re-exported: dualmap.__version__
 
 #: public name → the submodule that defines it (``None``: the name is the submodule itself)
 _EXPORTS = {

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._version import __version__
+
 __all__ = ["save_archive", "load_archive", "atomic_open", "json_default", "write_text_atomic", "CorruptFileError"]
 
 FORMAT_VERSION = 1
@@ -72,8 +74,6 @@ def write_text_atomic(path, text: str) -> Path:
 
 def save_archive(path, kind: str, arrays: dict[str, np.ndarray], meta: dict | None = None) -> Path:
     """Write ``arrays`` and ``meta`` to ``path`` atomically; return the path written."""
-    from . import __version__
-
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")   # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+# No matplotlib.use() here: importing a figure module must not switch a notebook user's backend. The command
+# line sets MPLBACKEND=Agg (src/dualmap/cli.py); without a display matplotlib falls back to Agg by itself.
+import matplotlib.pyplot as plt
+import numpy as np
 
 __all__ = ["median_band", "save_figures", "save_animation"]
 
