@@ -1,6 +1,5 @@
 """Figures (matplotlib) and reports, drawn from saved results without recomputing them."""
 
-from . import _common  # noqa: F401  (first: selects the Agg backend before pyplot is imported)
 from .inverse_figures import (
     inverse_figures,
     plot_displacement,
