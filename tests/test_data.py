@@ -83,7 +83,8 @@ def test_fashion_mnist_missing_files_names_the_install_command(tmp_path):
 
 
 def test_fashion_mnist_corrupt_file(tmp_path):
-    for stem in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]:
+    for stem in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"]:
         (tmp_path / stem).write_bytes(b"\x00\x00\x08\x03" + b"\x00\x00\x00\x05")
     with pytest.raises(ValueError, match="not a valid IDX file"):
         dm.load_dataset("fashion_mnist", path=tmp_path)

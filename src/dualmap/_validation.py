@@ -29,7 +29,8 @@ HIDDEN_ACTIVATIONS = ("relu", "tanh")
 def check_activation(activation, *, allowed=HIDDEN_ACTIVATIONS, name="activation") -> str:
     """Return ``activation`` if it is one of ``allowed``, else raise naming the valid choices."""
     if not isinstance(activation, str):
-        raise TypeError(f"{name} must be one of {list(allowed)}; got {activation!r} of type {type(activation).__name__}")
+        raise TypeError(f"{name} must be one of {list(allowed)}; got {activation!r} "
+                        f"of type {type(activation).__name__}")
     if activation not in allowed:
         raise ValueError(f"unknown {name} {activation!r}; supported: {list(allowed)}")
     return activation

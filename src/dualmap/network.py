@@ -89,7 +89,8 @@ class MLP:
                 raise ValueError(f"layer {index}: weights or biases contain NaN or inf")
             self.weights.append(weight)
             self.biases.append(bias)
-            self.activations.append(check_activation(activation, allowed=ACTIVATIONS, name=f"activation of layer {index}"))
+            self.activations.append(check_activation(activation, allowed=ACTIVATIONS,
+                                                     name=f"activation of layer {index}"))
 
     # ------------------------------------------------------------------ shape
     @property

@@ -280,7 +280,8 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
         if model.first[0].shape[1] != X.shape[1]:
             raise ValueError(f"the PairNetwork's points have {model.first[0].shape[1]} features but X has {X.shape[1]}")
         if model.readout.out_features != n_outputs:
-            raise ValueError(f"the PairNetwork has {model.readout.out_features} outputs but the targets need {n_outputs}")
+            raise ValueError(f"the PairNetwork has {model.readout.out_features} outputs but the targets need "
+                             f"{n_outputs}")
         module = model.to(dtype=torch_dtype)
         start_config = {"model": f"PairNetwork{model.widths}", "activation": model.activation}
     elif isinstance(model, MLP):
