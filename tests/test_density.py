@@ -54,9 +54,15 @@ def test_duplicates_with_conflicting_labels_do_not_collapse_the_layer(rng):
 
 def test_constant_target_falls_back_to_uniform_with_a_warning(rng):
     Z = torch.tensor(rng.normal(size=(20, 2)))
+    n_draws = 400_000
     with pytest.warns(DualmapWarning, match="uniform"):
-        pairs = sample_pairs(Z, 10, rng, targets=torch.ones(20, 1, dtype=torch.float64))
-    assert pairs.shape == (10, 2)
+        pairs = sample_pairs(Z, n_draws, rng, targets=torch.ones(20, 1, dtype=torch.float64))
+    # uniform over the 380 ordered pairs of distinct points (not e.g. one pair repeated, nor weighted by distance)
+    assert np.all(pairs[:, 0] != pairs[:, 1])
+    counts = np.zeros((20, 20))
+    np.add.at(counts, (pairs[:, 0], pairs[:, 1]), 1)
+    frequencies = counts[~np.eye(20, dtype=bool)] / n_draws
+    assert_allclose(frequencies, 1 / 380, atol=0.3 / 380)       # ± 30 %: about 7 standard deviations
 
 
 def test_all_points_identical_is_an_error(rng):

@@ -50,6 +50,7 @@ def test_02_forward_map(monkeypatch, capsys):
     assert "fraction of pairs recovered per layer [1.0, 1.0]" in out
 
 
+@pytest.mark.slow
 def test_05_study_api(monkeypatch, capsys, tmp_path):
     _run(monkeypatch, "05_study_api.py", tmp_path / "study", "--no-figures")
     out = capsys.readouterr().out

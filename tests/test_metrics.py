@@ -27,10 +27,18 @@ def test_fidelity_and_gap_closed():
 
 def test_null_models_have_the_networks_widths(digits):
     mlp = dm.planted_network(digits.X_train, (20, 10), "tanh", n_outputs=3).network
-    nulls = null_models(mlp, digits.X_train, mlp.predict(digits.X_train))
+    targets = mlp.predict(digits.X_train)
+    nulls = null_models(mlp, digits.X_train, targets, seed=4)
     assert set(nulls) == {"swim", "uniform"}
-    for network in nulls.values():
+    for sampler, network in nulls.items():
         assert network.hidden_widths == (20, 10) and network.output_dim == 3 and network.activations[0] == "tanh"
+        # the network sampled on (X, targets) with that sampler and seed, its readout fitted to the targets
+        expected = dm.sample_network(digits.X_train, targets, (20, 10), "tanh", sampler=sampler, random_state=4,
+                                     dtype="float64").network
+        for a, b in zip(network.weights + network.biases, expected.weights + expected.biases):
+            assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        assert output_r2(network.predict(digits.X_train), targets) > 0.7
+    assert not np.allclose(nulls["swim"].weights[0], nulls["uniform"].weights[0])
 
 
 def test_evaluate_map_on_a_planted_network_closes_the_whole_gap(digits):

@@ -17,9 +17,11 @@ from PIL import Image
 from _chromium import chromium_executable, open_page
 from dualmap.study import run_study, validate_config
 
-pytestmark = pytest.mark.skipif(
-    chromium_executable() is None,
-    reason="Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it")
+pytestmark = [
+    pytest.mark.skipif(chromium_executable() is None,
+                       reason="Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it"),
+    pytest.mark.slow,                     # a whole study, then a headless browser
+]
 
 #: 2-D data, so that the report holds the GIF animation as well as the PNG figures; small and fast.
 CONFIG = {"dataset": {"name": "log2d", "options": {"n_samples": 300}}, "network": {"widths": [8]},

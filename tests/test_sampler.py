@@ -37,18 +37,41 @@ def test_same_seed_same_network_different_seed_different_network(rng):
 
 def test_width_larger_than_number_of_points(rng):
     X, y = rng.normal(size=(10, 2)), rng.normal(size=10)
-    sampled = dm.sample_network(X, y, (50,), "relu", random_state=0)
-    assert sampled.pairs[0].shape == (50, 2)
+    sampled = dm.sample_network(X, y, (50,), "relu", random_state=0, dtype="float64")
+    pairs = sampled.pairs[0]
+    # 50 neurons from 10 points (45 unordered pairs): pairs repeat, but every one joins two distinct points and
+    # every neuron is still the SWIM neuron of its pair
+    assert pairs.shape == (50, 2) and pairs.min() >= 0 and pairs.max() < 10
+    assert np.all(pairs[:, 0] != pairs[:, 1])
+    assert len({tuple(sorted(pair)) for pair in pairs.tolist()}) > 10     # not a handful of pairs repeated
+    W, b = dm.swim_neurons(X[pairs[:, 0]], X[pairs[:, 1]], "relu")
+    assert_allclose(sampled.network.weights[0], W, rtol=1e-12)
+    assert_allclose(sampled.network.biases[0], b, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("sampler", ["uniform", "random"])
 def test_other_samplers(sampler, rng):
-    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
-    sampled = dm.sample_network(X, y, (25,), "tanh", sampler=sampler, random_state=0)
+    X = rng.normal(size=(40, 3))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1]
+    sampled = dm.sample_network(X, y, (25,), "tanh", sampler=sampler, random_state=0, dtype="float64")
+    W, b = sampled.network.weights[0], sampled.network.biases[0]
     if sampler == "random":
+        # data-agnostic random features: no pairs, Gaussian weights and biases uniform on [-π, π]
         assert np.all(sampled.pairs[0] == -1)
+        assert abs(W.mean()) < 0.5 and 0.6 < W.std() < 1.4 and np.all(np.abs(b) <= np.pi)
+        assert len(np.unique(b)) == 25
     else:
-        assert np.all(sampled.pairs[0][:, 0] != sampled.pairs[0][:, 1])
+        pairs = sampled.pairs[0]
+        assert np.all(pairs[:, 0] != pairs[:, 1])
+        W_pairs, b_pairs = dm.swim_neurons(X[pairs[:, 0]], X[pairs[:, 1]], "tanh")
+        assert_allclose(W, W_pairs, rtol=1e-12)
+        assert_allclose(b, b_pairs, rtol=1e-12, atol=1e-12)
+        # uniform pairs ignore the targets: the same draw for any y
+        other = dm.sample_network(X, -3 * y, (25,), "tanh", sampler=sampler, random_state=0, dtype="float64")
+        assert_array_equal(other.pairs[0], pairs)
+    # the readout is fitted: the sampled network explains part of y on the data it was sampled on
+    residual = sampled.network.predict(X).ravel() - y
+    assert np.sum(residual**2) < 0.1 * np.sum((y - y.mean()) ** 2)
 
 
 def test_float32_and_float64_agree(digits):

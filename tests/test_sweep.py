@@ -130,6 +130,7 @@ def test_a_bad_grid_fails_before_anything_runs(tmp_path):
 
 
 # ----------------------------------------------------------------------------- 2. a real sweep on dask
+@pytest.mark.slow
 def test_real_sweep_on_a_local_cluster_records_failures_and_resumes(tmp_path):
     pytest.importorskip("distributed")
     grid = {"base": IRIS, "grid": {"seed": [0, 1], "network.width": [8, 16]}}
@@ -157,8 +158,15 @@ def test_real_sweep_on_a_local_cluster_records_failures_and_resumes(tmp_path):
         run.config_hash: "failed" if run.config_hash == failing else "complete" for run in runs}
     failed_row = next(row for row in rows if row["status"] == "failed")
     assert "injected failure" in failed_row["error"] and failed_row["network.width"] == "16"
-    complete_row = next(row for row in rows if row["status"] == "complete")
-    assert 0.0 <= float(complete_row["converted_test_score"]) <= 1.0 and complete_row["error"] == ""
+    for row in rows:                      # each complete row carries its run's headline, number for number
+        if row["status"] != "complete":
+            continue
+        headline = json.loads((tmp_path / "runs" / row["config_hash"] / "metrics.json").read_text())["headline"]
+        assert row["error"] == "" and row["metric"] == headline["metric"] == "accuracy"
+        numbers = {key: value for key, value in headline.items() if isinstance(value, float)}
+        assert {"trained_test_score", "converted_test_score", "r2_map"} <= set(numbers)
+        assert {key: float(row[key]) for key in numbers} == pytest.approx(numbers, rel=1e-9)
+        assert 0.0 <= float(row["converted_test_score"]) <= 1.0
     import pyarrow.parquet as pq
 
     table = pq.read_table(result.parquet)
@@ -352,6 +360,7 @@ run_sweep({{"grid": {{"seed": [0, 1, 2]}}}}, {out!r}, workers=1, runner=sleeping
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheduler, signal_name", [(None, "SIGKILL"), (None, "SIGTERM"), ("processes", "SIGKILL")])
 def test_workers_die_with_the_sweep(tmp_path, scheduler, signal_name):
     """A sweep killed with SIGKILL or SIGTERM takes its worker processes (and dask's nannies) with it."""
@@ -392,6 +401,7 @@ def test_workers_die_with_the_sweep(tmp_path, scheduler, signal_name):
                 pass
 
 
+@pytest.mark.slow
 def test_a_finished_run_with_a_damaged_file_is_run_again_and_repaired(tmp_path):
     grid = {"base": IRIS, "grid": {"seed": [0, 1]}}
     runs, _ = expand_grid(grid)
