@@ -77,14 +77,25 @@ def _unit_scaled(ds):
     return raw.X_train / top, raw.X_test / top, raw
 
 
-def through(seeds, quick=False, out=None) -> list[dict]:
-    """r2_through (test split) of the default map for each k, beside its two nulls, per setting and seed."""
+def _row_key(row) -> tuple:
+    return row["dataset"], tuple(row["widths"]), row["activation"], row["scaling"], row["seed"], row["atoms"]
+
+
+def through(seeds, quick=False, out=None, atoms=None, done=()) -> list[dict]:
+    """r2_through (test split) of the default map for each k, beside its two nulls, per setting and seed.
+
+    ``atoms`` keeps only these values of k; rows in ``done`` (earlier results, ``--resume``) are kept, not redone."""
     from dualmap.metrics import r2_through, through_nulls
 
     settings = THROUGH_SETTINGS[:2] if quick else THROUGH_SETTINGS
-    rows = []
+    rows = list(done)
+    finished = {_row_key(row) for row in rows}
     for seed, (name, n_train, widths, activation, epochs, atom_values, scaling) in (
             (seed, setting) for seed in seeds for setting in settings):   # every setting once before the next seed
+        atom_values = [k for k in atom_values if (atoms is None or k in atoms)
+                       and (name, tuple(widths), activation, scaling, seed, k) not in finished]
+        if not atom_values:
+            continue
         ds = dm.load_dataset(name, n_train=n_train)
         X_train, X_test, y_train = ds.X_train, ds.X_test, ds.y_train
         if scaling == "unit":
@@ -306,6 +317,9 @@ def main() -> None:
                         default="all", help="headline: only the 60k scale row (k = 1 and 4)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     parser.add_argument("--quick", action="store_true", help="digits only / fewer sizes")
+    parser.add_argument("--atoms-only", default=None, help="through: comma-separated k values to run (default all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="through: keep the rows of benchmarks/results/forward_map_through.json, run the rest")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=10_000, help=argparse.SUPPRESS)
     parser.add_argument("--widths", default="512,512", help=argparse.SUPPRESS)
@@ -319,14 +333,21 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
     sections = ["through", "quality", "thesis", "scale"] if args.section == "all" else [args.section]
+    earlier = {}
+    if args.resume and (RESULTS / "forward_map_through.json").exists():
+        earlier = json.loads((RESULTS / "forward_map_through.json").read_text())
     for section in sections:
         def save(rows, section=section):
             payload = {"command": " ".join(["python", "benchmarks/forward_map.py", *sys.argv[1:]]),
                        "environment": environment(), "rows": rows}
+            if args.resume and earlier.get("command"):     # the runs whose rows were kept
+                payload["earlier"] = [*earlier.get("earlier", []), {k: earlier[k] for k in ("command", "environment")}]
             (RESULTS / f"forward_map_{section}.json").write_text(json.dumps(payload, indent=1, default=float))
 
         if section == "through":
-            rows = through(seeds, quick=args.quick, out=save)
+            done = earlier.get("rows", [])
+            atoms = None if args.atoms_only is None else {int(k) for k in args.atoms_only.split(",")}
+            rows = through(seeds, quick=args.quick, out=save, atoms=atoms, done=done)
             table = through_table(rows)
             through_figure(rows, RESULTS / "forward_map_through.png")
         elif section == "headline":
