@@ -23,6 +23,9 @@ HEADLINE_KEYS = {"metric", "trained_test_score", "sampled_test_score", "converte
                  "r2_null_swim", "r2_null_uniform", "gap_closed", "seconds_total"}
 #: the faithful-map numbers (through the trained network), present in the headline; None where not computed
 THROUGH_KEYS = {"atoms", "r2_through", "r2_through_null_swim", "r2_through_null_uniform", "gap_closed_through"}
+#: the attribute stage's numbers (None while it is off, as by default)
+ATTRIBUTION_KEYS = {"attribution_top_minus_bottom_se", "attribution_top_minus_random_se", "attribution_lds_map",
+                    "attribution_lds_tracin", "attribution_auc_map", "attribution_auc_tracin"}
 
 
 def _write(path, data) -> str:
@@ -58,8 +61,9 @@ def test_metrics_json_holds_every_number(study_folder):
     metrics = json.loads((study_folder / "metrics.json").read_text())
     assert metrics["status"] == "complete"
     assert set(metrics["stages"]) == {"sample", "train", "convert", "track", "refine", "report"}
-    assert set(metrics["headline"]) == HEADLINE_KEYS | THROUGH_KEYS
+    assert set(metrics["headline"]) == HEADLINE_KEYS | THROUGH_KEYS | ATTRIBUTION_KEYS
     assert all(metrics["headline"][k] is not None for k in HEADLINE_KEYS)
+    assert all(metrics["headline"][k] is None for k in ATTRIBUTION_KEYS)      # attribution is off by default
     assert all(record["seconds"] > 0 for record in metrics["stages"].values())
     convert = metrics["stages"]["convert"]
     assert {"r2_map", "r2_null_swim", "gap_closed", "fidelity", "labels_score_map",
@@ -67,7 +71,8 @@ def test_metrics_json_holds_every_number(study_folder):
     assert convert["gap_closed"] == pytest.approx((convert["r2_map"] - convert["r2_null_swim"])
                                                   / (1 - convert["r2_null_swim"]))
     assert metrics["stages"]["track"]["n_checkpoints"] == 3
-    assert [row["init"] for row in metrics["stages"]["refine"]["table"]] == ["he", "swim"]
+    # refine.plain_beside (default [swim]): the old plain fine-tuning beside the new default
+    assert [row["init"] for row in metrics["stages"]["refine"]["table"]] == ["he", "swim", "swim:plain"]
     provenance = metrics["provenance"]
     assert {"dualmap", "numpy", "torch", "scikit-learn", "POT", "faiss-cpu"} <= set(provenance["versions"])
     assert provenance["seed"] == 0 and provenance["device"] == "cpu"
@@ -88,6 +93,11 @@ def test_report_html_inlines_every_figure(study_folder):
     metrics = json.loads((study_folder / "metrics.json").read_text())
     assert f"{metrics['headline']['gap_closed']:.3f}" in page
     assert "Gap closed" in page and "Provenance" in page
+    # the refine section: which start wins, in a sentence from the numbers; the fine-tuning of every start
+    assert "Which start wins:" in page and "ends at" in page and "auto (calibrate+" in page
+    # attribution is off by default: one line that says how to turn it on
+    assert "Does importance matter?" in page and "off by default" in page
+    assert "--set attribution.enabled=true" in page and "Verdict:" not in page
 
 
 def test_report_command_rerenders_without_recomputing(study_folder, capsys):
@@ -617,5 +627,5 @@ def test_an_estimate_is_printed_before_the_long_stages(tmp_path, capsys):
     import re
 
     assert re.search(r"\] track … \(estimate: about \d+ s for \d+ checkpoints\)", err), err
-    assert re.search(r"\] refine … \(estimate: about \d+ s for 2 trainings of 2 epochs \(2 inits × 1 seed\)\)", err), err
+    assert re.search(r"\] refine … \(estimate: about \d+ s for 3 trainings of 2 epochs \(3 inits × 1 seed\)\)", err), err
     assert "train … (estimate" not in err           # short stages get none

@@ -26,7 +26,7 @@ _EPILOG = """examples:
   dualmap sweep grid.yaml --scheduler tcp://10.0.0.5:8786
 
 configuration: a YAML file with the sections seed, device, dataset, network, sample, train, convert, track,
-refine, report (docs/reading-the-report.md lists every key); anything left out takes its default, and
+refine, attribution, report (docs/reading-the-report.md lists every key); anything left out takes its default, and
 'dualmap run --print-config' shows the resolved configuration."""
 
 #: ``--full-comparison``: every initialisation, three seeds (the default study compares fewer, to stay quick)
@@ -38,6 +38,8 @@ _STAGE_HELP = {
     "convert": "map the trained network to pairs of data points; converted network and null models",
     "track": "map every checkpoint of the training run (the trajectory)",
     "refine": "the inverse map: sampled vs standard initialisations under the same training",
+    "attribute": "does importance matter? remove-and-retrain, LDS and mislabel detection of the map's scores "
+                 "beside TracIn (needs attribution.enabled: true; off by default, it retrains the network ~130 times)",
 }
 
 
@@ -62,7 +64,8 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a whole study and write its folder and report.html",
-                              description="Run every stage (sample, train, convert, track, refine, report) into "
+                              description="Run every stage (sample, train, convert, track, refine, attribute when "
+                                          "attribution.enabled, report) into "
                                           "one folder. Re-running the same configuration into the same folder "
                                           "resumes after the stages already finished.")
     _add_study_options(run, out_default=True)
@@ -71,7 +74,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                                            "config.yaml)")
     run.add_argument("--full-comparison", action="store_true",
                      help="the full inverse comparison: inits " + ", ".join(_FULL_INITS) + " × seeds 0, 1, 2 "
-                          "(the default compares he, swim and random with one seed)")
+                          "(the default compares he, swim, random and swim:plain with one seed)")
 
     for stage, text in _STAGE_HELP.items():
         command = commands.add_parser(stage, help=text, description=text.capitalize() + ". Reads and writes the "

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["validate", "remove_and_retrain", "linear_datamodeling_score", "lds", "mislabel_auc",
-           "ValidationResult", "DEFAULT_METHODS", "seed_agreement"]
+           "ValidationResult", "DEFAULT_METHODS", "seed_agreement", "query_split"]
 
 #: name → point_scores options: the map's score, its failed forms, and the baselines.
 DEFAULT_METHODS = {
@@ -270,6 +270,32 @@ def linear_datamodeling_score(data: _Data, n_train: int, per_test_scores: dict, 
     return out
 
 
+def query_split(y_test, query_fraction, *, seed: int = 0, task: str = "classification"):
+    """``(query, held_out)`` row indices of the test split: all rows for both when ``query_fraction`` is None,
+    else a seeded split (stratified for classes where every class has two points) with ``query_fraction`` of
+    the rows in the query set."""
+    n = len(y_test)
+    every = np.arange(n)
+    if query_fraction is None:
+        return every, every
+    if not 0.0 < float(query_fraction) < 1.0:
+        raise ValueError(f"query_fraction must be in (0, 1) or None; got {query_fraction!r}")
+    n_query = int(round(float(query_fraction) * n))
+    if n_query < 1 or n - n_query < 2:
+        raise ValueError(f"query_fraction={query_fraction} of {n} test points leaves {n_query} query and "
+                         f"{n - n_query} held-out points; each side needs some (held-out: at least 2)")
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(y_test)
+    stratify = None
+    if task == "classification":
+        _, counts = np.unique(labels, return_counts=True)
+        if counts.min() >= 2 and n_query >= len(counts) and n - n_query >= len(counts):
+            stratify = labels
+    query, held_out = train_test_split(every, train_size=n_query, random_state=seed, stratify=stratify)
+    return np.sort(query), np.sort(held_out)
+
+
 # --------------------------------------------------------------------------- everything
 @dataclass
 class ValidationResult:
@@ -327,15 +353,16 @@ def _flip_labels(y, fraction, seed):
 def validate(dataset, *, widths=(256,), activation="relu", optimizer="adam", lr=1e-3, epochs=50, batch_size=128,
              checkpoints=10, methods: dict | None = None, fractions=(0.05, 0.1, 0.2), seeds=(0, 1, 2, 3, 4),
              n_subsets=50, flip=0.1, protocols=("removal", "lds", "mislabel"), removal_methods=None, rank="signed",
-             agreement_seeds=(),
+             agreement_seeds=(), query_fraction=None,
              seed=0, scheduler="synchronous", workers=1, progress=False) -> ValidationResult:
     """Train once, score the training points by every method, and run the three counterfactual protocols.
 
     Parameters
     ----------
     dataset : dm.Dataset
-        Its training split is attributed; its test split is both the query set (per-test scores, averaged
-        over the test points to rank points for removal) and where the retrained models are evaluated.
+        Its training split is attributed. Without ``query_fraction`` its test split is both the query set
+        (per-test scores, averaged over the test points to rank points for removal) and where the retrained
+        models and the LDS are evaluated (the set-up of the attribution literature).
     widths, activation, optimizer, lr, epochs, batch_size : the network and its training (``dm.train``).
     checkpoints : int
         Checkpoints of the scored run (log-spaced, ``dm.train``).
@@ -353,6 +380,11 @@ def validate(dataset, *, widths=(256,), activation="relu", optimizer="adam", lr=
         that bear most on the test predictions, either way; bottom = the least).
     agreement_seeds : seeds of further runs of the same optimiser whose scores are compared with ``seed``'s
         (Spearman, top-50 overlap of the test-averaged and of the self-scores).
+    query_fraction : float in (0, 1), optional
+        Split the test split (seeded by ``seed``, stratified for classes) into a *query* set of this share,
+        whose averaged scores choose the points removed, and a held-out *evaluation* set, on which the
+        retrained models' losses and the LDS are measured: nothing is judged on the points that chose it.
+        ``setting["query_indices"]`` and ``setting["eval_indices"]`` record the split (rows of the test split).
     scheduler, workers : the retraining backend (module docstring).
 
     Returns
@@ -371,11 +403,16 @@ def validate(dataset, *, widths=(256,), activation="relu", optimizer="adam", lr=
     if dataset.task != "classification" and "mislabel" in protocols:
         raise ValueError("mislabel detection needs a classification data set")
     X, y, X_test, y_test = dataset.X_train, dataset.y_train, dataset.X_test, dataset.y_test
+    query, held_out = query_split(y_test, query_fraction, seed=seed, task=dataset.task)
     train_options = dict(widths=list(widths), activation=activation, optimizer=optimizer, lr=lr, epochs=epochs,
                          batch_size=batch_size, task=dataset.task)
     setting = dict(train_options, dataset=dataset.name, n_train=len(X), n_test=len(X_test), checkpoints=checkpoints,
                    methods=methods, fractions=list(fractions), seeds=list(seeds), n_subsets=n_subsets, flip=flip,
-                   seed=seed, protocols=list(protocols), removal_methods=removal_methods, rank=rank)
+                   seed=seed, protocols=list(protocols), removal_methods=removal_methods, rank=rank,
+                   query="test split" if query_fraction is None else "held-out split of the test split",
+                   query_fraction=query_fraction, n_query=len(query), n_eval=len(held_out))
+    if query_fraction is not None:
+        setting.update(query_indices=query.tolist(), eval_indices=held_out.tolist())
     result = ValidationResult(setting=setting)
 
     def fit(labels, run_seed):
@@ -387,21 +424,23 @@ def validate(dataset, *, widths=(256,), activation="relu", optimizer="adam", lr=
     for name, options in methods.items():
         per_test[name], result.seconds[name] = point_scores(run, X, y, X_test=X_test, y_test=y_test,
                                                             return_seconds=True, seed=seed, **options)
-    data = _Data(X, y, X_test, y_test)
+    data = _Data(X, y, X_test[held_out], np.asarray(y_test)[held_out])
     try:
         if "removal" in protocols:
             chosen = [n for n in per_test if n != "random"] if removal_methods is None else list(removal_methods)
             unknown = set(chosen) - set(per_test)
             if unknown:
                 raise ValueError(f"removal_methods {sorted(unknown)} are not among the methods {list(per_test)}")
-            removal_scores = {name: (np.abs(per_test[name]) if rank == "magnitude" else per_test[name]).mean(axis=0)
+            removal_scores = {name: (np.abs(per_test[name][query]) if rank == "magnitude"
+                                     else per_test[name][query]).mean(axis=0)
                               for name in chosen if name != "random"}
             result.removal_rows = remove_and_retrain(data, len(X), removal_scores, fractions=fractions, seeds=seeds,
                                                      train_options=train_options, scheduler=scheduler, workers=workers,
                                                      progress=progress)
             result.removal = summarize_removal(result.removal_rows)
         if "lds" in protocols:
-            result.lds = linear_datamodeling_score(data, len(X), per_test, n_subsets=n_subsets, seed=seed,
+            result.lds = linear_datamodeling_score(data, len(X), {name: scores[held_out] for name, scores in
+                                                                  per_test.items()}, n_subsets=n_subsets, seed=seed,
                                                    train_options=train_options, scheduler=scheduler,
                                                    workers=workers, progress=progress)
     finally:

@@ -130,11 +130,18 @@ class PairPrior:
 
         if targets is None:
             raise ValueError("a pair prior needs the targets of the points it samples for (its features use them)")
+        if tuple(self.feature_names) != FEATURE_NAMES or len(self.coef) != len(FEATURE_NAMES):
+            raise ValueError(f"this pair prior was fitted on the pair features {list(self.feature_names)} "
+                             f"({len(self.coef)} coefficients); the sampler computes {list(FEATURE_NAMES)}: refit it "
+                             "with fit_pair_prior")
         Z_np = Z.detach().cpu().double().numpy() if isinstance(Z, torch.Tensor) else np.asarray(Z, dtype=np.float64)
         if isinstance(targets, torch.Tensor):
             targets_np = targets.detach().cpu().double().numpy()
         else:
             targets_np = np.asarray(targets)
+        if len(targets_np) != len(Z_np):
+            raise ValueError(f"layer {layer}: the targets have {len(targets_np)} rows but the points sampled from "
+                             f"have {len(Z_np)}; they must be the same points")
         task = task or _guess_task(targets_np)
         if task != self.task:
             raise ValueError(f"this pair prior was fitted on {self.task} data; it cannot sample for {task} targets")
@@ -205,6 +212,8 @@ def fit_pair_prior(pairmaps_or_trajectories, X=None, y=None, *, negatives_per_po
     """
     from sklearn.linear_model import LogisticRegression
 
+    from ..maps.pairmap import fingerprint  # here, not at the top: maps imports this package
+
     items = list(pairmaps_or_trajectories) if pairmaps_or_trajectories is not None else []
     if not items:
         raise ValueError("fit_pair_prior needs at least one forward map (PairMap or Trajectory); got an empty list")
@@ -220,9 +229,14 @@ def fit_pair_prior(pairmaps_or_trajectories, X=None, y=None, *, negatives_per_po
             triples.append((item, X, y))
     rng = np.random.default_rng(seed)
     tasks, features, labels, sources = set(), [], [], []
-    for pair_map, X_i, y_i in triples:
+    for number, (pair_map, X_i, y_i) in enumerate(triples):
         pairs = _first_layer_pairs(pair_map)
         X_i = np.asarray(X_i, dtype=np.float64)
+        mapped_on = getattr(pair_map, "x_fingerprint", "")
+        if mapped_on and X_i.ndim == 2 and fingerprint(X_i) != mapped_on:
+            raise ValueError(f"map {number} ({type(pair_map).__name__}) was computed on other data than the X given "
+                             f"for it (shape {X_i.shape}; the data fingerprints differ): its pairs index the rows of "
+                             "the data it was mapped on. Pass that X, or one (map, X, y) triple per data set")
         if X_i.ndim != 2 or pairs.max() >= len(X_i) or pairs.min() < 0:
             raise ValueError(f"the map's pairs index rows 0..{pairs.max()} but X has shape {X_i.shape}")
         y_arr = np.asarray(y_i)

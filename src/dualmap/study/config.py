@@ -1,9 +1,9 @@
 """The configuration of a study: one validated, fully resolved YAML file.
 
 A study config has one section per stage (``dataset``, ``network``, ``sample``, ``train``, ``convert``,
-``track``, ``refine``, ``report``) plus the global ``seed`` and ``device``. Every key has a default; a
-YAML file overrides any subset of them. Validation is strict: an unknown key, a wrong type or an
-impossible value raises :class:`ConfigError` naming the key and what is allowed.
+``track``, ``refine``, ``attribution`` — the stage ``attribute`` —, ``report``) plus the global ``seed`` and
+``device``. Every key has a default; a YAML file overrides any subset of them. Validation is strict: an
+unknown key, a wrong type or an impossible value raises :class:`ConfigError` naming the key and what is allowed.
 
 The *resolved* configuration (every default filled in) is what a study writes to ``config.yaml`` and what
 :func:`config_hash` fingerprints, so two runs with the same resolved configuration are the same run.
@@ -115,6 +115,31 @@ class TrackSection(_Section):
     method: Literal["downstream", "joint", "function", "geometric", "assignment"] = "function"
 
 
+_INITS = ("he", "xavier", "torch", "swim", "uniform", "random")
+_SAMPLED_INITS = ("swim", "uniform", "random")
+
+
+def _check_init_spec(spec: str) -> None:
+    """``init`` or ``init:finetune`` (:func:`dualmap.train`'s ``init`` and ``finetune``); a ValueError naming
+    what is allowed."""
+    from ..inverse.finetune import FINETUNE_SCHEMES, resolve_finetune
+
+    init, colon, finetune = spec.partition(":")
+    if init not in _INITS:
+        raise ValueError(f"unknown init {init!r} in {spec!r}; allowed: {', '.join(_INITS)}, a sampled one optionally "
+                         f"followed by ':<finetune>' (e.g. 'swim:plain')")
+    if not colon:
+        return
+    if init not in _SAMPLED_INITS:
+        raise ValueError(f"{spec!r}: a fine-tuning scheme applies to the sampled starts ({', '.join(_SAMPLED_INITS)}) "
+                         f"only; write {init!r}")
+    try:
+        resolve_finetune(finetune, sampled=True, activation="relu")
+    except (TypeError, ValueError):
+        raise ValueError(f"{spec!r}: unknown fine-tuning {finetune!r}; allowed: 'auto' or a '+'-joined combination "
+                         f"of {', '.join(FINETUNE_SCHEMES)}") from None
+
+
 class RefineSection(_Section):
     """The inverse map: sampled vs standard initialisations under the same training (:func:`dualmap.inverse.compare_inits`).
 
@@ -124,20 +149,106 @@ class RefineSection(_Section):
     """
 
     enabled: bool = True
-    inits: list[Literal["he", "xavier", "torch", "swim", "uniform", "random"]] = Field(
-        default_factory=lambda: ["he", "swim", "random"], min_length=1)
+    inits: list[str] = Field(default_factory=lambda: ["he", "swim", "random"], min_length=1,
+                             description="he, xavier, torch, swim, uniform, random; a sampled start may name its "
+                                         "fine-tuning after a colon, e.g. swim:plain (the scheme before issue 13; "
+                                         "plain 'swim' is the default, finetune 'auto')")
+    plain_beside: list[Literal["swim", "uniform", "random"]] = Field(
+        default_factory=lambda: ["swim"],
+        description="sampled starts of inits also trained with the old plain fine-tuning, as '<init>:plain', beside "
+                    "the default 'auto' (those not in inits are ignored; [] switches it off)")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     epochs: int = Field(default=30, ge=1)
     persistence_checkpoints: int = Field(default=4, ge=0)
 
+    @field_validator("plain_beside")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError(f"lists an init twice: {values}")
+        return values
+
+    def compared(self) -> list[str]:
+        """The inits the comparison trains: ``inits``, each ``<init>:plain`` of ``plain_beside`` right after its
+        ``<init>`` (when ``inits`` has it and does not list the plain one already)."""
+        out = []
+        for spec in self.inits:
+            out.append(spec)
+            plain = f"{spec}:plain"
+            if spec in self.plain_beside and plain not in self.inits:
+                out.append(plain)
+        return out
+
     @field_validator("inits")
     @classmethod
     def _has_he(cls, inits: list[str]) -> list[str]:
+        for spec in inits:
+            _check_init_spec(spec)
         if "he" not in inits:
             raise ValueError("must include 'he' (the reference run that 'steps to He' is measured against)")
         if len(set(inits)) != len(inits):
             raise ValueError(f"lists an init twice: {inits}")
         return inits
+
+
+class AttributionSection(_Section):
+    """Does importance matter? Counterfactual tests of the map's training-point scores beside TracIn
+    (:func:`dualmap.attribution.validate`; docs/findings/attribution.md).
+
+    Off by default: the defaults retrain the study's network about 130 times (remove-and-retrain: 5 seeds × 3
+    fractions × top/bottom per method and a random set; LDS: 50 half subsets; one run with flipped labels),
+    which adds a few minutes to the digits study. The network and its training are the study's (``network``,
+    ``train``). Per-test scores are judged on a held-out part of the test split: ``query_fraction`` of the
+    test points choose what is removed, the others measure the retrained models and the LDS.
+    """
+
+    enabled: bool = False
+    methods: list[Literal["map", "tracin", "importance", "swim_density", "random"]] = Field(
+        default_factory=lambda: ["map", "tracin"], min_length=1)
+    protocols: list[Literal["removal", "lds", "mislabel"]] = Field(
+        default_factory=lambda: ["removal", "lds", "mislabel"], min_length=1)
+    fractions: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.2], min_length=1,
+                                   description="remove-and-retrain: the fractions of training points dropped")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=2,
+                             description="remove-and-retrain: retraining seeds (one initialisation each)")
+    n_subsets: int = Field(default=50, ge=3, description="LDS: random half subsets, each retrained once")
+    flip: float = Field(default=0.1, gt=0, lt=1, description="mislabel detection: fraction of labels flipped")
+    rank: Literal["signed", "magnitude"] = "signed"
+    query_fraction: float = Field(default=0.5, gt=0, lt=1,
+                                  description="share of the test split that ranks points for removal (the query "
+                                              "set); the rest judges the retrained models and the LDS")
+    checkpoints: int = Field(default=10, ge=2, description="log-spaced checkpoints of the scored run")
+    workers: int = Field(default=1, ge=1, description="retraining processes (1: one after another, in the study's "
+                                                      "process)")
+
+    @field_validator("methods", "protocols")
+    @classmethod
+    def _no_duplicates(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError(f"lists a value twice: {values}")
+        return values
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, fractions: list[float]) -> list[float]:
+        if any(not 0 < f < 0.5 for f in fractions) or len(set(fractions)) != len(fractions):
+            raise ValueError(f"fractions must be distinct and in (0, 0.5) (top and bottom must not overlap); "
+                             f"got {fractions}")
+        return sorted(fractions)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds: list[int]) -> list[int]:
+        if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct and ≥ 0; got {seeds}")
+        return seeds
+
+    @model_validator(mode="after")
+    def _something_to_remove(self) -> "AttributionSection":
+        if "removal" in self.protocols and not set(self.methods) - {"random"}:
+            raise ValueError("protocol 'removal' ranks points by a score other than 'random' (random sets are "
+                             "always run beside it); add e.g. 'map' to methods")
+        return self
 
 
 class ReportSection(_Section):
@@ -159,6 +270,7 @@ class StudyConfig(_Section):
     convert: ConvertSection = Field(default_factory=ConvertSection)
     track: TrackSection = Field(default_factory=TrackSection)
     refine: RefineSection = Field(default_factory=RefineSection)
+    attribution: AttributionSection = Field(default_factory=AttributionSection)
     report: ReportSection = Field(default_factory=ReportSection)
 
     @model_validator(mode="after")

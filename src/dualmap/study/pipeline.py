@@ -2,18 +2,20 @@
 
 Stages, in order (each reads what the earlier ones wrote and records itself in ``metrics.json``):
 
-======== ===================================================================== =============================
-stage    what it does                                                          writes
-======== ===================================================================== =============================
-sample   a SWIM network of the configured widths, readout by ridge regression  ``sampled_network.npz``,
-                                                                               ``sampled_pairs.npz``
-train    the same architecture trained by gradient descent, with checkpoints   ``train_run.npz``
-convert  the forward map of the trained network; converted net and nulls       ``pairmap.npz``
-track    the forward map of every checkpoint (the trajectory)                  ``trajectory.npz``
-refine   the inverse map: sampled vs standard inits under the same training    ``inverse_comparison.json``
-report   figures and the self-contained HTML report, from the files above      ``figures/*.png``,
-                                                                               ``report.html``
-======== ===================================================================== =============================
+========= ===================================================================== =============================
+stage     what it does                                                          writes
+========= ===================================================================== =============================
+sample    a SWIM network of the configured widths, readout by ridge regression  ``sampled_network.npz``,
+                                                                                ``sampled_pairs.npz``
+train     the same architecture trained by gradient descent, with checkpoints   ``train_run.npz``
+convert   the forward map of the trained network; converted net and nulls       ``pairmap.npz``
+track     the forward map of every checkpoint (the trajectory)                  ``trajectory.npz``
+refine    the inverse map: sampled vs standard inits under the same training    ``inverse_comparison.json``
+attribute does importance matter? counterfactual tests of the map's scores      ``attribution.json``
+          beside TracIn (off by default: ``attribution.enabled``)
+report    figures and the self-contained HTML report, from the files above      ``figures/*.png``,
+                                                                                ``report.html``
+========= ===================================================================== =============================
 
 Every file is written atomically, and ``metrics.json`` is rewritten after every stage, so a run that fails
 keeps every stage it finished; running the same configuration into the same folder resumes after them.
@@ -34,7 +36,7 @@ from .folder import FolderError, check_writable, claim, hold_lock, read_marker, 
 
 __all__ = ["STAGES", "Study", "run_study", "provenance"]
 
-STAGES = ("sample", "train", "convert", "track", "refine", "report")
+STAGES = ("sample", "train", "convert", "track", "refine", "attribute", "report")
 
 #: the files each stage writes (relative to the study folder)
 STAGE_FILES = {
@@ -43,20 +45,24 @@ STAGE_FILES = {
     "convert": ("pairmap.npz",),
     "track": ("trajectory.npz",),
     "refine": ("inverse_comparison.json",),
+    "attribute": ("attribution.json",),
     "report": (),
 }
 
 #: the kind each file must hold (the header of a dualmap archive; the JSON layout of the comparison)
 FILE_KINDS = {"sampled_network.npz": "MLP", "sampled_pairs.npz": "PairMap", "train_run.npz": "TrainRun",
               "pairmap.npz": "PairMap", "trajectory.npz": "Trajectory", "inverse_comparison.json": "InitComparison",
-              ".png": "png", ".gif": "gif", ".html": "html"}
+              "attribution.json": "ValidationResult", ".png": "png", ".gif": "gif", ".html": "html"}
 
 #: what each stage needs done first
-REQUIRES = {"sample": (), "train": (), "convert": ("train",), "track": ("train",), "refine": (),
+REQUIRES = {"sample": (), "train": (), "convert": ("train",), "track": ("train",), "refine": (), "attribute": (),
             "report": ("sample", "train", "convert")}
 
 #: what a stage uses when it is there (redoing one of these makes the stage out of date too)
-USES = {"report": ("track", "refine")}
+USES = {"report": ("track", "refine", "attribute")}
+
+#: the configuration section of a stage, where its name differs
+SECTIONS = {"attribute": "attribution"}
 
 
 class StudyError(RuntimeError):
@@ -84,7 +90,10 @@ def file_kind(path: Path) -> str:
             raise CorruptFileError(f"is not readable JSON (truncated or corrupt): {exc}") from None
         if isinstance(data, dict) and {"rows", "curves", "config"} <= set(data):
             return "InitComparison"
-        raise CorruptFileError("is JSON but not an InitComparison (no rows/curves/config)")
+        if isinstance(data, dict) and {"setting", "removal", "lds", "mislabel"} <= set(data):
+            return "ValidationResult"
+        raise CorruptFileError("is JSON but neither an InitComparison (no rows/curves/config) nor a "
+                               "ValidationResult (no setting/removal/lds/mislabel)")
     signatures = {".png": b"\x89PNG\r\n\x1a\n", ".gif": b"GIF8", ".html": b"<!DOCTYPE html>"}
     with open(path, "rb") as handle:
         head = handle.read(16)
@@ -236,6 +245,24 @@ class Study:
             self.metrics.setdefault("config", resolved(self.config))
             return
         before = self.metrics.get("config")
+        added = _new_keys_at_default(before, self.config) if isinstance(before, dict) else None
+        if added:
+            # keys a newer dualmap added (e.g. the attribution section), at their defaults: not an edit; a stage
+            # that ran before its section had the key is recomputed (with the default), the others are kept
+            stale = [stage for stage in dict.fromkeys(added.values()) if stage in self.metrics["stages"]]
+            for stage in stale:
+                for redo_stage in (stage, *self._downstream(stage)):
+                    if self.metrics["stages"].pop(redo_stage, None) is not None:
+                        for name in STAGE_FILES[redo_stage]:
+                            self.metrics.get("files", {}).pop(name, None)
+                    if redo_stage == "track":
+                        (self.out / "trajectory.npz").unlink(missing_ok=True)
+            if stale:
+                plural = len(stale) > 1
+                _log(f"this dualmap adds {', '.join(sorted(added))} (at the default): stage{'s' if plural else ''} "
+                     f"{', '.join(stale)} and what used {'them' if plural else 'it'} are recomputed", False)
+            self.metrics.update(config_hash=current, config=resolved(self.config))
+            return
         differ = ("; ".join(config_diff(before, self.config, "in metrics.json", "in config.yaml"))
                   if isinstance(before, dict) else "metrics.json does not record the old values")
         if not redo:
@@ -315,8 +342,9 @@ class Study:
         return stage in self.metrics["stages"] and all((self.out / f).exists() for f in STAGE_FILES[stage])
 
     def enabled(self, stage: str) -> bool:
-        """Whether the configuration runs ``stage`` (``track`` and ``refine`` can be switched off)."""
-        section = getattr(self.config, stage, None)
+        """Whether the configuration runs ``stage`` (``track``, ``refine`` and ``attribute`` can be switched
+        off; ``attribute`` is off by default)."""
+        section = getattr(self.config, SECTIONS.get(stage, stage), None)
         return bool(getattr(section, "enabled", True))
 
     def _write_metrics(self) -> None:
@@ -346,8 +374,8 @@ class Study:
 
             loaders = {"sampled_network": MLP.load, "sampled_pairs": PairMap.load, "train_run": TrainRun.load,
                        "pairmap": PairMap.load, "trajectory": Trajectory.load,
-                       "inverse_comparison": InitComparison.load}
-            suffix = ".json" if name == "inverse_comparison" else ".npz"
+                       "inverse_comparison": InitComparison.load, "attribution": _load_attribution}
+            suffix = ".json" if name in ("inverse_comparison", "attribution") else ".npz"
             self._cache[name] = loaders[name](self.out / f"{name}{suffix}")
         return self._cache[name]
 
@@ -365,6 +393,10 @@ class Study:
     def _run(self, stages, redo: bool) -> dict:
         self.verify()
         todo = [s for s in stages if self.enabled(s)]
+        if len(stages) == 1 and not todo:      # a single stage asked for by name, switched off
+            section = SECTIONS.get(stages[0], stages[0])
+            _log(f"{stages[0]}: off in this study's configuration ({section}.enabled: false); nothing to do",
+                 False)
         for number, stage in enumerate(todo, 1):
             if self.done(stage) and not redo:
                 _log(f"[{number}/{len(todo)}] {stage}: already done, kept (files verified)", not self.progress)
@@ -403,23 +435,27 @@ class Study:
     def estimate(self, stage: str) -> str | None:
         """A rough wall-time estimate for the long stages, from the train stage's seconds per epoch."""
         train = self.metrics["stages"].get("train")
-        if not train or not train.get("seconds") or stage not in ("track", "refine"):
+        if not train or not train.get("seconds") or stage not in ("track", "refine", "attribute"):
             return None
         per_epoch = train["seconds"] / max(self.config.train.epochs, 1)
         convert = self.metrics["stages"].get("convert", {}).get("seconds", train["seconds"])
         checkpoints = int(train.get("checkpoints") or self.config.train.checkpoints)
         if stage == "track":
             seconds = 0.5 * convert * checkpoints
+        elif stage == "attribute":
+            runs, equivalent = attribution_runs(self.config.attribution)
+            seconds = max(equivalent * train["seconds"] / max(self.config.attribution.workers, 1), 1.0)
+            return f"about {seconds:.0f} s for {runs} trainings (off by default: attribution.enabled)"
         else:
             section = self.config.refine
-            runs = len(section.inits) * len(section.seeds)
+            runs = len(section.compared()) * len(section.seeds)
             seconds = runs * per_epoch * section.epochs * 1.2
             if section.persistence_checkpoints:
                 seconds += runs * 0.3 * convert * section.persistence_checkpoints
             seconds = max(seconds, 1.0)
             seeds = len(section.seeds)
             return (f"about {seconds:.0f} s for {runs} training{'s' if runs != 1 else ''} of {section.epochs} epochs "
-                    f"({len(section.inits)} inits × {seeds} seed{'s' if seeds != 1 else ''})")
+                    f"({len(section.compared())} inits × {seeds} seed{'s' if seeds != 1 else ''})")
         return f"about {max(seconds, 1.0):.0f} s for {checkpoints} checkpoints"
 
     @staticmethod
@@ -453,8 +489,20 @@ class Study:
             "r2_null_swim": convert.get("r2_null_swim"),
             "r2_null_uniform": convert.get("r2_null_uniform"),
             "gap_closed": convert.get("gap_closed"),
+            **self._attribution_headline(),
             "seconds_total": float(sum(s.get("seconds", 0.0) for s in stages.values())),
         }
+
+    def _attribution_headline(self) -> dict:
+        """The map's remove-and-retrain effects (top − bottom, top − random, in standard errors) and the LDS and
+        mislabel AUC of the map and TracIn; None where the attribute stage did not run (it is off by default)."""
+        methods = self.metrics["stages"].get("attribute", {}).get("methods", {})
+        mapped, tracin = methods.get("map", {}), methods.get("tracin", {})
+        return {"attribution_top_minus_bottom_se": mapped.get("top_minus_bottom_in_se"),
+                "attribution_top_minus_random_se": mapped.get("top_minus_random_in_se"),
+                "attribution_lds_map": mapped.get("lds"), "attribution_lds_tracin": tracin.get("lds"),
+                "attribution_auc_map": mapped.get("mislabel_auc"),
+                "attribution_auc_tracin": tracin.get("mislabel_auc")}
 
     # ------------------------------------------------------------------ stages
     def _stage_sample(self) -> dict:
@@ -528,7 +576,7 @@ class Study:
 
         section, train_section = self.config.refine, self.config.train
         comparison = compare_inits(self.dataset, list(self.config.network.widths), self.config.network.activation,
-                                   inits=tuple(section.inits), seeds=tuple(section.seeds),
+                                   inits=tuple(section.compared()), seeds=tuple(section.seeds),
                                    optimizer=train_section.optimizer, lr=train_section.lr, epochs=section.epochs,
                                    batch_size=train_section.batch_size, momentum=train_section.momentum,
                                    persistence_checkpoints=section.persistence_checkpoints,
@@ -537,13 +585,105 @@ class Study:
         self._cache["inverse_comparison"] = comparison
         return {"table": comparison.table()}
 
-    def _stage_report(self) -> dict:
-        from .report import write_report
+    def _stage_attribute(self) -> dict:
+        from ..attribution import validate
+        from ..attribution.protocols import DEFAULT_METHODS
 
-        from .report import look_at
+        ds, section, train_section = self.dataset, self.config.attribution, self.config.train
+        protocols = list(section.protocols)
+        skipped = {}
+        if ds.task != "classification" and "mislabel" in protocols:
+            protocols.remove("mislabel")
+            skipped["mislabel"] = f"needs a classification data set; {ds.name} is {ds.task}"
+        record = {"skipped": skipped} if skipped else {}
+        if not protocols:
+            raise ValueError(f"attribution.protocols {section.protocols}: none applies to {ds.name} ({ds.task})")
+        result = validate(ds, widths=tuple(self.config.network.widths), activation=self.config.network.activation,
+                          optimizer=train_section.optimizer, lr=train_section.lr, epochs=train_section.epochs,
+                          batch_size=train_section.batch_size, checkpoints=section.checkpoints,
+                          methods={name: DEFAULT_METHODS[name] for name in section.methods},
+                          fractions=tuple(section.fractions), seeds=tuple(section.seeds), n_subsets=section.n_subsets,
+                          flip=section.flip, protocols=tuple(protocols), rank=section.rank,
+                          query_fraction=section.query_fraction, seed=self.config.seed,
+                          scheduler="synchronous" if section.workers == 1 else "processes", workers=section.workers,
+                          progress=self.progress)
+        result.setting["skipped"] = skipped
+        write_text_atomic(self.out / "attribution.json", json.dumps(result.to_dict(), indent=1, default=json_default))
+        self._cache["attribution"] = result
+        return {**record, **attribution_summary(result.to_dict()), "score_seconds": dict(result.seconds)}
+
+    def _stage_report(self) -> dict:
+        from .report import look_at, write_report
 
         paths = write_report(self) if self.config.report.figures else []
         return {"figures": [str(p.relative_to(self.out)) for p in paths], "look_at": look_at(self)}
+
+
+def _new_keys_at_default(before: dict, config: StudyConfig) -> dict | None:
+    """``{key: stage}`` when ``config`` differs from the recorded ``before`` only by keys that ``before`` lacks,
+    that hold their default values and that belong to one stage's section (keys a newer dualmap added); else
+    None."""
+    from .config import _flatten
+
+    old, new, default = _flatten(before), _flatten(resolved(config)), _flatten(resolved(StudyConfig()))
+    differing = [key for key in set(old) | set(new) if old.get(key, KeyError) != new.get(key, KeyError)]
+    sections = {SECTIONS.get(stage, stage): stage for stage in STAGES}
+    added = {}
+    for key in differing:
+        section = key.split(".")[0]
+        if key in old or key not in default or new.get(key) != default[key] or section not in sections:
+            return None
+        added[key] = sections[section]
+    return added or None
+
+
+def attribution_runs(section) -> tuple[int, float]:
+    """``(runs, equivalent)``: how many trainings the attribute stage runs, and their cost in full trainings
+    (an LDS subset trains on half of the points)."""
+    scored = len([m for m in section.methods if m != "random"])
+    removal = len(section.seeds) * (1 + len(section.fractions) * (1 + 2 * scored)) if "removal" in section.protocols \
+        else 0
+    lds = section.n_subsets if "lds" in section.protocols else 0
+    mislabel = 1 if "mislabel" in section.protocols else 0
+    return 1 + removal + lds + mislabel, 1 + removal + 0.5 * lds + mislabel
+
+
+def _load_attribution(path):
+    from ..attribution import ValidationResult
+
+    try:
+        return ValidationResult.load(path)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise CorruptFileError(f"{path} is not a valid attribution result: {exc}") from exc
+
+
+def _closest(rows: list, fraction: float):
+    """The fraction among ``rows`` closest to ``fraction`` (None for no rows)."""
+    fractions = sorted({r["fraction"] for r in rows})
+    return min(fractions, key=lambda f: (abs(f - fraction), f)) if fractions else None
+
+
+def attribution_summary(result: dict, *, fraction: float = 0.1) -> dict:
+    """The attribute stage's numbers for metrics.json: per method the remove-and-retrain effects at the fraction
+    closest to ``fraction`` (paired, in standard errors), the LDS and the mislabel AUC."""
+    removal = result.get("removal", [])
+    chosen = _closest(removal, fraction)
+    out = {"fraction": chosen, "query": result.get("setting", {}).get("query"), "methods": {}}
+    methods = list(result.get("setting", {}).get("methods", {})) or sorted(
+        {r["method"] for r in removal} | set(result.get("lds", {})) | set(result.get("mislabel", {})))
+    for method in methods:
+        entry = {}
+        row = next((r for r in removal if r["method"] == method and r["fraction"] == chosen), None)
+        if row is not None:
+            for key in ("top_minus_bottom", "top_minus_bottom_in_se", "top_minus_random", "top_minus_random_in_se",
+                        "loss_top", "loss_bottom", "loss_random", "loss_full"):
+                entry[key] = row[key]
+        if method in result.get("lds", {}):
+            entry["lds"], entry["lds_se"] = result["lds"][method]["lds"], result["lds"][method]["se"]
+        if method in result.get("mislabel", {}):
+            entry["mislabel_auc"] = result["mislabel"][method]["auc"]
+        out["methods"][method] = entry
+    return out
 
 
 def _constant_loss(ds) -> float:

@@ -10,11 +10,13 @@ from pathlib import Path
 from .._io import write_text_atomic
 from ..report import inverse_figures, trajectory_figures
 from ..report._common import save_figures
+from ..report.attribution_figures import attribution_figures
 from ..report.html import render_study_html, table_html
 from ..report.map_figures import through_curve_figure
 from ..report.study_figures import MAP_BARS, MODEL_BARS, plot_headline, plot_map_scores, plot_training
 
-__all__ = ["write_report", "look_at", "CAPTIONS", "MODEL_ROWS", "MAP_ROWS", "REFIT_ROWS", "HOW_TO_READ"]
+__all__ = ["write_report", "look_at", "CAPTIONS", "MODEL_ROWS", "MAP_ROWS", "REFIT_ROWS", "HOW_TO_READ",
+           "importance_verdict", "start_verdict", "ATTRIBUTION_OFF"]
 
 #: the headline tables, row by row, in the order of the headline figure's bars (MODEL_BARS, MAP_BARS).
 #: Models: (headline key, label). Maps: (convert-stage key, label, fidelity key or None). One more row (and its
@@ -42,7 +44,9 @@ HOW_TO_READ = (
     "<i>gap closed</i> is the share of the distance from the SWIM null to a perfect reproduction that the map "
     "covers — 0 means no better than chance pairs, negative means worse. The dynamics section follows the map "
     "over training checkpoints (which points the network rests on), and the inverse-map section trains the same "
-    "architecture from sampled and standard starts. Every number is also in metrics.json.")
+    "architecture from sampled and standard starts. The last section, \"Does importance matter?\" (off by default), "
+    "retrains the network without the training points the map ranks highest, lowest and at random, beside TracIn. "
+    "Every number is also in metrics.json.")
 
 #: one line per figure: what it shows and how to read it
 CAPTIONS = {
@@ -79,7 +83,22 @@ CAPTIONS = {
                     "large values for a sampled start mean the optimizer rewrote the sampled layer.",
     "persistence": "Fraction of hidden neurons still mapped to the pair they started on, per checkpoint: does a "
                    "sampled network stay a sampled network of the same points while it is trained?",
+    "attribution_removal": "Does importance matter? Test loss (held-out test points) after removing the top (solid) "
+                           "and bottom (dashed) fraction of the training points by each score and retraining from "
+                           "the same initialisations, and after removing a random fraction (grey); mean ± standard "
+                           "error over the seeds, 0 % = the whole training set. A score whose top points matter "
+                           "has its solid line above its dashed line and above the grey one.",
+    "attribution_lds": "Linear datamodeling score of every score: per held-out test point, the Spearman correlation "
+                       "over random half subsets between the summed scores of the kept points and the actual "
+                       "−loss of the model retrained on them; mean ± standard error over test points (0 = chance).",
+    "attribution_mislabel": "Mislabel detection: ROC AUC of every score's self-score for the training points whose "
+                            "labels were flipped (0.5 = chance, 1 = every flipped point ranked first).",
 }
+
+#: the report's one line when the attribute stage is off (it is by default)
+ATTRIBUTION_OFF = ("Off: this section is off by default because it retrains the network about 130 times (a few "
+                   "minutes on digits); turn it on with <code>attribution: {enabled: true}</code> in the "
+                   "configuration, or <code>--set attribution.enabled=true</code>.")
 
 
 def _figures(study) -> list[Path]:
@@ -103,6 +122,8 @@ def _figures(study) -> list[Path]:
                                     value_range=value_range)
     if study.enabled("refine") and study.done("refine"):
         paths += inverse_figures(study._load("inverse_comparison"), out, dpi=dpi)
+    if study.enabled("attribute") and study.done("attribute"):
+        paths += attribution_figures(study._load("attribution").to_dict(), out, dpi=dpi)
     return paths
 
 
@@ -117,7 +138,7 @@ def look_at(study) -> list[str]:
     the sampled one, a training run that diverged."""
     stages, headline, notes = study.metrics["stages"], study.headline(), []
     metric = headline["metric"]
-    planned = [s for s in ("sample", "train", "convert", "track", "refine") if study.enabled(s)]
+    planned = [s for s in ("sample", "train", "convert", "track", "refine", "attribute") if study.enabled(s)]
     missing = [s for s in planned if s not in stages]
     if missing:
         notes.append(f"Stage{'s' if len(missing) > 1 else ''} {', '.join(missing)} did not run or failed: "
@@ -247,15 +268,208 @@ def _sections(study) -> list[tuple[str, str]]:
                  row["reached_he"], " / ".join(f"{d:.3g}" for d in row["displacement"]),
                  " / ".join(f"{p:.2f}" for p in row.get("final_persistence") or []) or None]
                 for row in table]
+        schemes = _finetune_schemes(study)
+        for row, line in zip(table, rows):
+            line.insert(1, schemes.get(row["init"], "–"))
         n_weights = len(table[0]["displacement"]) if table else n_hidden + 1
         sections.append(("Inverse map: initialisations under the same training", table_html(
-            ["init", f"test {metric} at start", f"test {metric} at end", "test loss at end",
+            ["init", "fine-tuning", f"test {metric} at start", f"test {metric} at end", "test loss at end",
              "reached He's final test loss", f"displacement ({_layers_label(n_weights - 1, True)})",
              f"pairs kept ({_layers_label(n_hidden, False)})"], rows)
-            + "<p>Displacement: ‖W_end − W_start‖ / ‖W_start‖ of each weight matrix (median over seeds).</p>"))
+            + f"<p><b>Which start wins:</b> {html.escape(start_verdict(table))}</p>"
+            + "<p>Displacement: ‖W_end − W_start‖ / ‖W_start‖ of each weight matrix (median over seeds). A sampled "
+              "start is fine-tuned with <code>finetune='auto'</code> (the default of <code>dm.train</code>) unless "
+              "its name says otherwise: <code>swim:plain</code> is the sampled network trained as sampled, the "
+              "scheme before issue 13.</p>"))
+    sections.append(("Does importance matter? Counterfactual tests of the map's training-point scores",
+                     _attribution_section(study)))
     times = [[stage, record.get("seconds")] for stage, record in metrics.items()]
     sections.append(("Time per stage (seconds)", table_html(["stage", "seconds"], times, digits=1)))
     return sections
+
+
+def _finetune_schemes(study) -> dict:
+    """init → the fine-tuning its runs used, from the comparison's rows (``auto (calibrate+…)`` for the default)."""
+    try:
+        rows = study._load("inverse_comparison").rows
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for row in rows:
+        init, _, named = row["init"].partition(":")
+        used = row.get("finetune")
+        if init not in ("swim", "uniform", "random") or not used:
+            continue
+        out[row["init"]] = f"auto ({used})" if not named or named == "auto" else used
+    return out
+
+
+_START_LABELS = {"he": "He", "xavier": "Xavier", "torch": "torch's default", "swim": "the SWIM start",
+                 "uniform": "the uniform-pairs start", "random": "the random-feature start"}
+
+
+def _start_label(spec: str) -> str:
+    init, _, finetune = spec.partition(":")
+    label = _START_LABELS.get(init, init)
+    if init in ("swim", "uniform", "random"):
+        label += f" ({finetune or 'auto'} fine-tuning)"
+    return label
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
+
+
+def start_verdict(table: list[dict]) -> str:
+    """One plain sentence, from the numbers, on which start ends with the lowest test loss and by how much each
+    start wins or loses against He (``table``: :meth:`~dualmap.inverse.InitComparison.table`'s rows)."""
+    losses = {row["init"]: row.get("final_test_loss") for row in table}
+    finite = {init: loss for init, loss in losses.items() if loss is not None and math.isfinite(loss)}
+    seeds = max((row.get("seeds", 1) for row in table), default=1)
+    median = f"median over {seeds} seeds" if seeds > 1 else "one seed"
+    if not finite:
+        return "No start finished with a finite test loss: every run diverged."
+    best = min(finite, key=lambda init: (finite[init], init))
+    others = sorted(loss for init, loss in finite.items() if init != best)
+    lead = (f", {_times(others[0] / finite[best])} below the next one" if others and finite[best] > 0
+            else "" if others else " (the only start that finished)")
+    parts = [f"{_start_label(best)} ends with the lowest test loss ({finite[best]:.3g}, {median}){lead}"]
+    he = finite.get("he")
+    if he is None:
+        parts.append("He's run diverged, so no start is compared with it")
+    else:
+        for row in table:
+            init = row["init"]
+            if init == "he":
+                continue
+            loss = losses.get(init)
+            if loss is None or not math.isfinite(loss):
+                parts.append(f"{_start_label(init)} diverged")
+            elif loss < he:
+                parts.append(f"{_start_label(init)} ends at {loss:.3g} vs He's {he:.3g}: it wins by "
+                             f"{_times(he / loss) if loss > 0 else 'an infinite factor'}")
+            elif loss > he:
+                parts.append(f"{_start_label(init)} ends at {loss:.3g} vs He's {he:.3g}: He wins by "
+                             f"{_times(loss / he) if he > 0 else 'an infinite factor'}")
+            else:
+                parts.append(f"{_start_label(init)} ties with He at {loss:.3g}")
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
+
+
+def _se_clause(difference: float, in_se: float, other: str, threshold: float) -> str:
+    if in_se is None or not math.isfinite(in_se):
+        return (f"cannot be compared with {other} ones (difference {difference:+.3g}; no spread over the seeds to "
+                "give it a standard error)")
+    if in_se >= threshold:
+        return f"matter more than {other} ones, by {in_se:.1f} standard errors"
+    if in_se <= -threshold:
+        return f"matter less than {other} ones, by {-in_se:.1f} standard errors"
+    return (f"do not clearly matter more than {other} ones ({in_se:+.1f} standard errors, under the {threshold:g} "
+            "asked for)")
+
+
+def importance_verdict(removal: list[dict], *, method: str = "map", fraction: float = 0.1,
+                       threshold: float = 3.0) -> str:
+    """One plain sentence, from the numbers, on whether ``method``'s top points matter more than its bottom and
+    random ones: the remove-and-retrain effects at the fraction closest to ``fraction`` (``removal``: the rows of
+    :func:`dualmap.attribution.protocols.summarize_removal`), in standard errors of the paired differences."""
+    rows = [r for r in removal if r["method"] == method]
+    if not rows:
+        return f"The {method} score was not tested by remove-and-retrain."
+    chosen = min(sorted({r["fraction"] for r in rows}), key=lambda f: abs(f - fraction))
+    row = next(r for r in rows if r["fraction"] == chosen)
+    percent = f"{100 * chosen:g} %"
+    name = "the map's" if method == "map" else f"the {method} score's"
+    bottom = _se_clause(row["top_minus_bottom"], row["top_minus_bottom_in_se"], "its bottom", threshold)
+    random = _se_clause(row["top_minus_random"], row["top_minus_random_in_se"], "random", threshold)
+    text = (f"{name} top points {bottom}, and {random}: removing its top {percent} of the training points "
+            f"and retraining ({row.get('n_seeds', '?')} seeds) changed the held-out test loss by "
+            f"{row['top_minus_bottom']:+.3g} against removing its bottom {percent} and by "
+            f"{row['top_minus_random']:+.3g} against a random {percent}.")
+    return text[0].upper() + text[1:]
+
+
+def _effect(difference: float, in_se: float) -> str:
+    return f"{difference:+.3f} ({in_se:+.1f} SE)" if math.isfinite(in_se) else f"{difference:+.3f} (no SE)"
+
+
+def _mean_se(mean, se, digits: int = 3) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean:.{digits}f} ± {se:.{digits}f}" if se is not None and math.isfinite(se) else f"{mean:.{digits}f}"
+
+
+def _attribution_section(study) -> str:
+    """The "Does importance matter?" section: one line when the stage is off, its tables and verdict when it ran."""
+    if not study.enabled("attribute"):
+        return f"<p>{ATTRIBUTION_OFF}</p>"
+    if not study.done("attribute"):
+        return ("<p>The attribute stage is on but has not finished: 'dualmap attribute --out FOLDER' (or "
+                "'dualmap run') runs it.</p>")
+    result = study._load("attribution").to_dict()
+    setting = result.get("setting", {})
+    parts = []
+    query = setting.get("query", "test split")
+    if setting.get("query_fraction") is not None:
+        parts.append(f"<p>Scores of one training run ({setting.get('checkpoints')} checkpoints) of the study's "
+                     f"network, compared by counterfactual retraining. The points to remove are chosen by the scores "
+                     f"averaged over {setting.get('n_query')} <i>query</i> test points; every loss below and the LDS "
+                     f"are measured on the other {setting.get('n_eval')} test points, which chose nothing.</p>")
+    else:
+        parts.append(f"<p>Query set: the {html.escape(str(query))} (also where the losses are measured).</p>")
+    removal = result.get("removal", [])
+    if removal:
+        full = removal[0]
+        rows = [[row["method"], f"{100 * row['fraction']:g} %", _mean_se(row["loss_top"], row["loss_top_se"]),
+                 _mean_se(row["loss_bottom"], row["loss_bottom_se"]),
+                 _mean_se(row["loss_random"], row["loss_random_se"]),
+                 _effect(row["top_minus_bottom"], row["top_minus_bottom_in_se"]),
+                 _effect(row["top_minus_random"], row["top_minus_random_in_se"])]
+                for row in sorted(removal, key=lambda r: (r["method"] != "map", r["method"], r["fraction"]))]
+        parts.append(table_html(["score", "removed", "test loss, top removed", "bottom removed", "random removed",
+                                 "top − bottom (paired)", "top − random (paired)"], rows)
+                     + f"<p>Remove and retrain, ranked by the {html.escape(setting.get('rank', 'signed'))} score: "
+                       f"mean ± standard error over {full.get('n_seeds')} seeds (each seed one initialisation, the "
+                       f"same in every condition); the whole training set gives "
+                       f"{_mean_se(full['loss_full'], full['loss_full_se'])}. Differences are paired over the "
+                       "seeds, in units of their standard error.</p>")
+        scored = sorted({r["method"] for r in removal}, key=lambda m: (m != "map", m))
+        verdicts = " ".join(html.escape(importance_verdict(removal, method=m)) for m in scored)
+        parts.append(f"<p><b>Verdict:</b> {verdicts}</p>")
+    lds, mislabel = result.get("lds", {}), result.get("mislabel", {})
+    if lds or mislabel:
+        methods = list(dict.fromkeys([*lds, *mislabel]))
+        parts.append(table_html(["score", "LDS (Spearman)", "mislabel AUC"],
+                                [[m, _mean_se(lds[m]["lds"], lds[m]["se"]) if m in lds else None,
+                                  mislabel.get(m, {}).get("auc")] for m in methods])
+                     + f"<p>LDS over {setting.get('n_subsets')} random half subsets (mean ± SE over test points); "
+                       f"mislabel AUC with {100 * setting.get('flip', 0.1):g} % of the labels flipped (0.5 = chance)."
+                       + (f" Skipped: {html.escape('; '.join(f'{k}: {v}' for k, v in setting['skipped'].items()))}."
+                          if setting.get("skipped") else "") + "</p>")
+        against = _against_tracin(lds, mislabel)
+        if against:
+            parts.append(f"<p>{html.escape(against)}</p>")
+    return "".join(parts)
+
+
+def _against_tracin(lds: dict, mislabel: dict) -> str:
+    """The map beside TracIn on LDS and mislabel AUC, in words (empty when either was not scored)."""
+    clauses = []
+    if "map" in lds and "tracin" in lds:
+        a, b = lds["map"], lds["tracin"]
+        se = math.hypot(a["se"], b["se"]) if math.isfinite(a["se"]) and math.isfinite(b["se"]) else float("nan")
+        gap = (a["lds"] - b["lds"]) / se if se and math.isfinite(se) else float("nan")
+        which = ("higher than" if gap >= 2 else "lower than" if gap <= -2 else "level with")
+        clauses.append(f"the map's LDS {a['lds']:.3f} is {which} TracIn's {b['lds']:.3f}"
+                       + (f" ({gap:+.1f} combined standard errors)" if math.isfinite(gap) else ""))
+    if "map" in mislabel and "tracin" in mislabel:
+        a, b = mislabel["map"]["auc"], mislabel["tracin"]["auc"]
+        clauses.append(f"its mislabel AUC {a:.3f} {'≥' if a >= b else '<'} TracIn's {b:.3f}")
+    if not clauses:
+        return ""
+    text = "Against TracIn: " + "; ".join(clauses) + "."
+    return text
 
 
 def _fmt(value, digits: int = 3) -> str:
