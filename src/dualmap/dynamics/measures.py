@@ -132,7 +132,8 @@ def swim_point_density(X, targets, *, n_partners: int = 32, seed: int = 0) -> np
 
     SWIM draws the ordered pair ``(i, j)`` with probability ∝ ``g(i, j)`` (:mod:`dualmap.swim.density`), so
     point ``i`` lies in a drawn pair with probability ∝ ``Σ_j g(i, j) + g(j, i) = 2 Σ_j g(i, j)``. The sum is
-    estimated from ``n_partners`` uniformly drawn partners per point (seeded, float32 distances) and normalised to sum to 1.
+    estimated from ``n_partners`` uniformly drawn partners per point (seeded, float32 distances) and normalised
+    to sum to 1.
     """
     Z = as_tensor(X, device=torch.device("cpu"), dtype=torch.float32)    # an estimate: float32 distances suffice
     targets = torch.as_tensor(np.asarray(targets, dtype=np.float64).reshape(len(Z), -1))

@@ -70,7 +70,8 @@ def joint_select(features: torch.Tensor, target: torch.Tensor, *, locked: torch.
     -------
     torch.Tensor of shape (width,), int64 — the chosen candidate of every neuron.
     """
-    features = features - features.mean(dim=-1, keepdim=True) if copy else features.sub_(features.mean(dim=-1, keepdim=True))
+    mean = features.mean(dim=-1, keepdim=True)
+    features = features - mean if copy else features.sub_(mean)
     # (centred: the free bias absorbs the means; in place unless ``copy``)
     target = target - target.mean(dim=0, keepdim=True)
     width = features.shape[0]

@@ -12,8 +12,8 @@ from .._backend import to_numpy
 from ..network import activation_function
 from ..swim.construction import swim_constants
 
-__all__ = ["point_groups", "geometric_error", "eval_gram", "candidate_activations", "candidate_similarity", "neuron_scores",
-           "column_cosine", "pair_distance_squared"]
+__all__ = ["point_groups", "geometric_error", "eval_gram", "candidate_activations", "candidate_similarity",
+           "neuron_scores", "column_cosine", "pair_distance_squared"]
 
 
 def point_groups(Z: torch.Tensor) -> torch.Tensor:
@@ -42,7 +42,8 @@ def point_groups(Z: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(groups, dtype=torch.int64, device=Z.device)
 
 
-def pair_distance_squared(Z: torch.Tensor, first: torch.Tensor, second: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
+def pair_distance_squared(Z: torch.Tensor, first: torch.Tensor, second: torch.Tensor,
+                          chunk: int = 1 << 16) -> torch.Tensor:
     """``‖z_second − z_first‖²`` for index tensors of any (equal) shape, in chunks of rows."""
     flat_first, flat_second = first.reshape(-1), second.reshape(-1)
     out = torch.empty(flat_first.shape, dtype=Z.dtype, device=Z.device)

@@ -62,7 +62,8 @@ def plot_importance_heatmap(trajectory, *, n_points: int = 30, ax=None):
 def _point_label(trajectory, index):
     if trajectory.y is not None and np.ndim(trajectory.y) == 1:
         value = trajectory.y[index]
-        return f"#{index} ({value:.2f})" if np.issubdtype(np.asarray(value).dtype, np.floating) else f"#{index} ({value})"
+        floating = np.issubdtype(np.asarray(value).dtype, np.floating)
+        return f"#{index} ({value:.2f})" if floating else f"#{index} ({value})"
     return f"#{index}"
 
 
@@ -119,7 +120,8 @@ def plot_pairs_2d(trajectory, *, checkpoints=None, layer: int = 0):
     """2-D data: every neuron's pair drawn as a segment from its first point (dot) to its second, over
     the data, at selected checkpoints."""
     if trajectory.X.shape[1] != 2:
-        raise ValueError(f"pairs can be drawn over the data only for 2-D inputs; X has {trajectory.X.shape[1]} features")
+        raise ValueError("pairs can be drawn over the data only for 2-D inputs; "
+                         f"X has {trajectory.X.shape[1]} features")
     columns = _checkpoint_choice(trajectory, checkpoints)
     fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.4), squeeze=False)
     for ax, t in zip(axes[0], columns):
@@ -136,7 +138,8 @@ def plot_pairs_2d(trajectory, *, checkpoints=None, layer: int = 0):
 def animate_pairs_2d(trajectory, path, *, layer: int = 0, fps: int = 4):
     """Animated GIF of :func:`plot_pairs_2d` over all checkpoints; returns the path written."""
     if trajectory.X.shape[1] != 2:
-        raise ValueError(f"pairs can be drawn over the data only for 2-D inputs; X has {trajectory.X.shape[1]} features")
+        raise ValueError("pairs can be drawn over the data only for 2-D inputs; "
+                         f"X has {trajectory.X.shape[1]} features")
     fig, ax = plt.subplots(figsize=(4, 4))
     _scatter_data(ax, trajectory)
     lines = LineCollection(_segments(trajectory, 0, layer), colors="k", linewidths=0.6, alpha=0.7)
@@ -199,7 +202,8 @@ def plot_trajectory_curves(trajectory):
         else:
             axes[5].set_visible(False)
         titles = ["switch rate (axis 0–1)", "map quality (axis from 0 to 1)", "drift (axis from 0)",
-                  "concentration (axis from 0)", "SWIM alignment (axis −1 to 1)", "converted net vs checkpoint (axis to 1)"]
+                  "concentration (axis from 0)", "SWIM alignment (axis −1 to 1)",
+                  "converted net vs checkpoint (axis to 1)"]
         for ax, title in zip(axes, titles):
             _step_axis(ax, steps)
             ax.set_title(title)
