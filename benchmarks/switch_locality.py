@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 import dualmap as dm
-from dualmap.maps._search import nearest_points
+from dualmap._neighbours import nearest_points
 
 OUT = Path(__file__).parent / "out"
 

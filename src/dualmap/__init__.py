@@ -3,6 +3,13 @@
 Sample networks from pairs of data points (SWIM), train networks by gradient descent, and map trained
 networks back to pairs of data points.
 
+The top level holds what the workflow of the README calls, and the types it returns: data sets, the network,
+sampling (SWIM, and the pair → neuron formula itself), training, the forward map and its planted test, tracking
+over training, the pair network, and the errors and warnings a caller catches. Everything else lives in the
+public subpackages, each reachable as an attribute (``dm.maps.DataContext``, ``dm.metrics.evaluate_map``):
+``attribution``, ``dynamics``, ``inverse``, ``maps``, ``metrics``, ``report``, ``study`` and ``swim``. Modules
+whose name starts with ``_`` are internal (docs/architecture.md, "Public API").
+
 The names below are imported on first use (PEP 562), so ``import dualmap`` — and ``dualmap --help`` — does
 not pay for PyTorch, scikit-learn or matplotlib until something needs them.
 """
@@ -27,7 +34,8 @@ _EXPORTS = {
     "DualmapWarning": ".swim", "SampledNetwork": ".swim", "SWIMClassifier": ".swim", "SWIMRegressor": ".swim",
     "sample_network": ".swim", "swim_constants": ".swim", "swim_neurons": ".swim",
     "TrainRun": ".train", "train": ".train",
-    "attribution": None, "dynamics": None, "inverse": None, "metrics": None,
+    "attribution": None, "dynamics": None, "inverse": None, "maps": None, "metrics": None, "report": None,
+    "study": None, "swim": None,
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,6 +8,7 @@ initial network, step ``k`` the network after ``k`` mini-batch updates).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -17,15 +18,40 @@ from ._backend import as_tensor, resolve_device, resolve_dtype
 from ._io import CorruptFileError, load_archive, save_archive
 from ._progress import progress_bar
 from ._validation import check_activation, check_data, check_layer_widths
-from .inverse.finetune import WARMUP_FRACTION, layer_lr_factors, rebalance_relu, resolve_finetune
-from .inverse.initialisation import SAMPLED_INITS, sampled_start
-from .inverse.pair_network import PairNetwork
 from .network import MLP
+from .swim.finetune import WARMUP_FRACTION, layer_lr_factors, rebalance_relu, resolve_finetune
+from .swim.start import SAMPLED_INITS, sampled_start
 
-__all__ = ["TrainRun", "train", "checkpoint_steps", "encode_targets"]
+__all__ = ["TrainRun", "TrainableModule", "checkpoint_steps", "encode_targets", "train"]
 
 OPTIMIZERS = ("adam", "sgd")
 INITS = ("he", "xavier", "torch", "swim", "uniform", "random")
+
+
+@runtime_checkable
+class TrainableModule(Protocol):
+    """What :func:`train` needs of a model it trains in place other than an :class:`MLP` — e.g.
+    :class:`~dualmap.inverse.PairNetwork`, a network trained in pair space.
+
+    A ``torch.nn.Module``: its ``parameters()`` are what the optimiser updates, its ``forward`` gives the outputs
+    (logits for classification) on a batch of inputs. Two more methods:
+
+    * ``to_mlp()``: the network it computes now, as a new :class:`MLP`. Read once before training (input and
+      output widths, hidden widths and activation, for the checks and ``TrainRun.config``) and at every
+      checkpoint (``TrainRun.checkpoints``, ``TrainRun.model``);
+    * ``checkpoint_state()``: what else to keep at every checkpoint, as ``(first, second)`` — per hidden layer
+      an array of shape (m_l, d) each, copies (``TrainRun.points``, saved with the run).
+
+    Fine-tuning schemes (``finetune``) apply to :class:`MLP` starts only; ``init`` is ignored.
+    """
+
+    def parameters(self, recurse: bool = True): ...
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor: ...
+
+    def to_mlp(self) -> MLP: ...
+
+    def checkpoint_state(self) -> tuple[list[np.ndarray], list[np.ndarray]]: ...
 
 
 @dataclass
@@ -47,8 +73,9 @@ class TrainRun:
     config : dict
         The arguments of :func:`train` that produced the run.
     points : list or None
-        For a :class:`~dualmap.inverse.PairNetwork`: at every checkpoint, ``(first, second)`` — per hidden
-        layer the virtual points ``p_k`` and ``q_k`` (arrays of shape (m_l, d)).
+        For a :class:`TrainableModule` (e.g. a :class:`~dualmap.inverse.PairNetwork`): at every checkpoint its
+        ``checkpoint_state()``, ``(first, second)`` — per hidden layer the virtual points ``p_k`` and ``q_k``
+        (arrays of shape (m_l, d)).
     """
 
     model: MLP
@@ -175,9 +202,14 @@ def _trust_ratio(linears) -> None:
                     g.mul_(weight_norm / grad_norm)
 
 
+def _in_place(model) -> bool:
+    """Whether ``model`` is trained in place through the :class:`TrainableModule` interface."""
+    return isinstance(model, nn.Module) and isinstance(model, TrainableModule)
+
+
 def _snapshot(module) -> MLP:
     """The network a module computes now, as an MLP (a copy of its parameters)."""
-    return module.to_mlp() if isinstance(module, PairNetwork) else MLP.from_torch(module)
+    return module.to_mlp() if _in_place(module) else MLP.from_torch(module)
 
 
 def _metric(outputs: torch.Tensor, targets: torch.Tensor, task: str) -> float:
@@ -195,11 +227,12 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
 
     Parameters
     ----------
-    model : sequence of int, MLP or PairNetwork
+    model : sequence of int, MLP or TrainableModule
         Hidden widths of a new network (initialised by ``init``, readout width from the targets), an
-        existing :class:`MLP` to start from (its parameters are copied, ``init`` is ignored), or a
-        :class:`~dualmap.inverse.PairNetwork`, trained in place in pair space (its points and readout are
-        the parameters; checkpoints hold the networks its points define).
+        existing :class:`MLP` to start from (its parameters are copied, ``init`` is ignored), or a torch
+        module with the :class:`TrainableModule` interface, trained in place — e.g. a
+        :class:`~dualmap.inverse.PairNetwork`, trained in pair space (its points and readout are the
+        parameters; checkpoints hold the networks its points define).
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         Class labels (any type) or real targets.
@@ -219,14 +252,14 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
         data-agnostic random features), seeded by ``seed``.
     finetune : str, default="auto"
         How a sampled start is prepared and trained so that gradient steps keep its head start
-        (:mod:`dualmap.inverse.finetune`): ``"plain"`` (as sampled, one learning rate: the pre-issue-13
+        (:mod:`dualmap.swim.finetune`): ``"plain"`` (as sampled, one learning rate: the pre-issue-13
         behaviour), or a ``+``-joined combination of ``"calibrate"`` (temperature from leave-one-out scores),
         ``"rebalance"`` (ReLU: every hidden row to He's norm, the next layer compensating — the same
         function; ``"rebalance_act"`` to He's activation scale instead), ``"layer_lr"`` (learning rate
         per layer scaled to the layer's size relative to He's),
         ``"ridge"`` (a stronger readout penalty), ``"warmup"`` (the first 10 % of the steps train the readout
         only). ``"auto"``: :data:`dualmap.inverse.DEFAULT_FINETUNE` (Adam; ``rebalance_act`` in place of
-        ``rebalance`` for SGD, :data:`~dualmap.inverse.finetune.DEFAULT_FINETUNE_SGD`) for ``swim``,
+        ``rebalance`` for SGD, :data:`~dualmap.swim.finetune.DEFAULT_FINETUNE_SGD`) for ``swim``,
         ``uniform`` and ``random``,
         ``"plain"`` otherwise. ``rebalance`` and ``layer_lr`` also apply to an :class:`MLP` start.
     seed : int, default=0
@@ -266,24 +299,31 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
     n_outputs = len(classes) if task == "classification" else targets.shape[1]
 
     sampled = isinstance(model, (list, tuple, np.ndarray, range)) and init in SAMPLED_INITS
-    if isinstance(model, PairNetwork):
-        schemes = resolve_finetune(finetune, sampled=False, activation=model.activation)
-        if schemes:
-            raise ValueError(f"finetune schemes apply to MLP starts, not to a PairNetwork; got {finetune!r}")
+    in_place = _in_place(model)
+    current = model.to_mlp() if in_place else model     # the network the model computes now
+    if in_place or isinstance(model, MLP):
+        model_activation = "relu" if all(a == "relu" for a in current.activations[:-1]) else "other"
     else:
-        model_activation = (activation if not isinstance(model, MLP) else
-                            ("relu" if all(a == "relu" for a in model.activations[:-1]) else "other"))
+        model_activation = activation
+    if in_place:
+        schemes = resolve_finetune(finetune, sampled=False, activation=model_activation)
+        if schemes:
+            raise ValueError(f"finetune schemes apply to MLP starts, not to a {type(model).__name__}; "
+                             f"got {finetune!r}")
+    else:
         schemes = resolve_finetune(finetune, sampled=sampled, activation=model_activation, optimizer=optimizer)
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     generator = torch.Generator().manual_seed(int(seed))
-    if isinstance(model, PairNetwork):
-        if model.first[0].shape[1] != X.shape[1]:
-            raise ValueError(f"the PairNetwork's points have {model.first[0].shape[1]} features but X has {X.shape[1]}")
-        if model.readout.out_features != n_outputs:
-            raise ValueError(f"the PairNetwork has {model.readout.out_features} outputs but the targets need "
-                             f"{n_outputs}")
+    if in_place:
+        name = type(model).__name__
+        if current.input_dim != X.shape[1]:
+            raise ValueError(f"the {name} expects {current.input_dim} features but X has {X.shape[1]}")
+        if current.output_dim != n_outputs:
+            raise ValueError(f"the {name} has {current.output_dim} outputs but the targets need {n_outputs}")
         module = model.to(dtype=torch_dtype)
-        start_config = {"model": f"PairNetwork{model.widths}", "activation": model.activation}
+        hidden = sorted(set(current.activations[:-1]))
+        start_config = {"model": f"{name}{current.hidden_widths}",
+                        "activation": hidden[0] if len(hidden) == 1 else list(current.activations[:-1])}
     elif isinstance(model, MLP):
         if model.input_dim != X.shape[1]:
             raise ValueError(f"the MLP expects {model.input_dim} features but X has {X.shape[1]}")
@@ -370,9 +410,8 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
     def keep(at_step):
         if len(saved) < len(wanted) and wanted[len(saved)] == at_step:
             saved.append((at_step, _snapshot(module)))
-            if isinstance(module, PairNetwork):
-                points.append(([p.detach().cpu().double().numpy().copy() for p in module.first],
-                               [q.detach().cpu().double().numpy().copy() for q in module.second]))
+            if in_place:
+                points.append(module.checkpoint_state())
 
     history = {key: [] for key in ("epoch", "step", "train_loss", "train_metric")}
     for name in evaluations:
@@ -418,4 +457,4 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
     final = _snapshot(module)
     return TrainRun(model=final, checkpoints=saved, history={k: np.asarray(v) for k, v in history.items()},
                     task=task, classes=classes, config=config,
-                    points=points if isinstance(module, PairNetwork) else None)
+                    points=points if in_place else None)

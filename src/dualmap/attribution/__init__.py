@@ -6,9 +6,15 @@
 * :func:`validate` — remove-and-retrain, the linear datamodeling score and mislabel detection.
 """
 
-from .protocols import (ValidationResult, linear_datamodeling_score, lds, mislabel_auc, remove_and_retrain,
-                        validate)
+from .protocols import (
+    ValidationResult,
+    lds,
+    linear_datamodeling_score,
+    mislabel_auc,
+    remove_and_retrain,
+    validate,
+)
 from .scores import MAP_VARIANTS, METHODS, checkpoint_weights, point_scores
 
-__all__ = ["point_scores", "checkpoint_weights", "METHODS", "MAP_VARIANTS", "validate", "remove_and_retrain",
-           "linear_datamodeling_score", "lds", "mislabel_auc", "ValidationResult"]
+__all__ = ["MAP_VARIANTS", "METHODS", "ValidationResult", "checkpoint_weights", "lds", "linear_datamodeling_score",
+           "mislabel_auc", "point_scores", "remove_and_retrain", "validate"]

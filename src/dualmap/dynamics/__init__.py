@@ -11,5 +11,5 @@ from .measures import (
 )
 from .trajectory import TRACK_METHOD, Trajectory, track
 
-__all__ = ["TRACK_METHOD", "Trajectory", "track", "effective_number", "neuron_contributions", "neuron_drift", "point_importance",
-           "rank_correlation", "swim_point_density", "switch_rate"]
+__all__ = ["TRACK_METHOD", "Trajectory", "effective_number", "neuron_contributions", "neuron_drift", "point_importance",
+           "rank_correlation", "swim_point_density", "switch_rate", "track"]

@@ -1,8 +1,8 @@
 """The inverse map: sampled weights as the start of gradient training, and networks trained in pair space."""
 
+from ..swim.finetune import DEFAULT_FINETUNE, FINETUNE_SCHEMES, rebalance_relu
+from ..swim.start import SAMPLED_INITS, sampled_start
 from .compare import DEFAULT_INITS, InitComparison, compare_inits
-from .finetune import DEFAULT_FINETUNE, FINETUNE_SCHEMES, rebalance_relu
-from .initialisation import SAMPLED_INITS, sampled_start
 from .pair_network import PairNetwork
 from .prior import PairPrior, fit_pair_prior
 

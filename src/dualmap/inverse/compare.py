@@ -24,6 +24,8 @@ import numpy as np
 
 from .._progress import progress_bar
 from ..data import Dataset, load_dataset
+from ..maps import to_pairs
+from ..train import INITS, encode_targets, train
 
 __all__ = ["InitComparison", "compare_inits", "DEFAULT_INITS"]
 
@@ -117,8 +119,6 @@ def _steps_to(history: dict, threshold: float):
 
 def parse_init(spec: str) -> tuple[str, str]:
     """``"swim"`` → ``("swim", "auto")``; ``"swim:plain"`` → ``("swim", "plain")`` (init and finetune scheme)."""
-    from ..train import INITS
-
     if not isinstance(spec, str):
         raise TypeError(f"an init must be a string such as 'he', 'swim' or 'swim:plain'; got {spec!r}")
     init, _, finetune = spec.partition(":")
@@ -184,9 +184,6 @@ def compare_inits(data, widths, activation="relu", *, inits=DEFAULT_INITS, seeds
     InitComparison
         With a lr grid, ``config["chosen_lr"][init]`` and ``config["validation_losses"][init][lr]``.
     """
-    from ..maps import to_pairs         # here, not at the top: maps and train import this package
-    from ..train import train
-
     ds = _as_dataset(data, **dataset_options)
     inits = list(inits)
     if not inits:
@@ -319,8 +316,6 @@ def _evaluate_start(network, ds: Dataset, task: str, X_fit, y_fit) -> dict:
     import torch
     from torch import nn
 
-    from ..train import encode_targets
-
     out = {}
     for split, X, y in (("train", X_fit, y_fit), ("val", ds.X_test, ds.y_test)):
         outputs = torch.from_numpy(network.predict(X))
@@ -334,5 +329,6 @@ def _evaluate_start(network, ds: Dataset, task: str, X_fit, y_fit) -> dict:
             targets = torch.from_numpy(encode_targets(y, task)[0])
             out[f"{split}_loss"] = float(nn.functional.mse_loss(outputs, targets))
             total = float(((targets - targets.mean(dim=0)) ** 2).sum())
-            out[f"{split}_metric"] = 1.0 - float(((outputs - targets) ** 2).sum()) / total if total > 0 else float("nan")
+            out[f"{split}_metric"] = (1.0 - float(((outputs - targets) ** 2).sum()) / total if total > 0
+                                      else float("nan"))
     return out

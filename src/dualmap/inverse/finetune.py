@@ -1,136 +1,15 @@
-"""Fine-tuning a sampled start without losing its head start (``dm.train(..., finetune=...)``).
+"""The fine-tuning schemes of sampled starts, under their former name: they live in :mod:`dualmap.swim.finetune`
+(below :mod:`dualmap.train`, which applies them; docs/architecture.md)."""
 
-A sampled network is built at the scales of the data, not at the scales an optimiser expects. A SWIM
-neuron has ``‖w‖ = s1/‖Δ‖``: with standardised 784-d inputs ``‖Δ‖ ≈ 30–40`` and every coordinate of ``w`` is
-≈1e-3, the size of one Adam step; the ridge readout is correspondingly large. Adam moves every coordinate by
-about ``lr`` whatever its scale, so the hidden layers change by their own size in a few steps while the
-readout, large, does not move at all (docs/findings/inverse.md). The schemes below put the parameters at
-the scale the optimiser expects, or the optimiser at the scale of the parameters:
+from ..swim.finetune import (
+    DEFAULT_FINETUNE,
+    DEFAULT_FINETUNE_SGD,
+    FINETUNE_SCHEMES,
+    WARMUP_FRACTION,
+    layer_lr_factors,
+    rebalance_relu,
+    resolve_finetune,
+)
 
-``plain``
-    The sampled network as sampled (readout calibrated by a temperature), one learning rate.
-``calibrate``
-    The readout's temperature fitted on the exact leave-one-out ridge scores of the training points instead
-    of the scores themselves: the start's logits are as confident as the readout is on points it has not
-    fitted (on training scores a separable readout drives the temperature to its bound and saturates the
-    softmax).
-``rebalance``
-    ReLU only, exact: by positive homogeneity every hidden neuron's incoming weights and bias are multiplied
-    by ``c_k = √2/‖w_k‖`` (He's expected row norm) and its outgoing weights divided by ``c_k``, layer by layer
-    from the first; the network computes the same function (tested to rounding).
-``rebalance_act``
-    ReLU only, exact, like ``rebalance`` but to He's *activation* scale: every neuron is rescaled so that its
-    pre-activation has RMS √2 over the training points (what an He row gives on standardised data). SWIM's rows
-    point along data differences, so a row at He's norm gives pre-activations of ≈ 10 and features whose
-    covariance is 20–30 000× He's: harmless for Adam, fatal for SGD's readout step.
-``layer_lr``
-    One learning rate per layer (weights and bias), ``lr · ρ_l`` for Adam and ``lr · ρ_l²`` for SGD, with
-    ``ρ_l = min(1, RMS(W_l) / √(2/fan_in))`` the layer's weight scale relative to He's at the start. Equivalent to
-    training in normalised coordinates ``W_l = ρ_l V_l`` with ``V_l`` at He's scale (for SGD the gradient of
-    ``V`` is ``ρ`` times that of ``W``, hence ``ρ²``).
-``norm_step``
-    A norm-aware step (LARS-like trust ratio): before every step each layer's gradient (weights and bias
-    together) is rescaled to ``‖θ_l‖·g_l/‖g_l‖``, so that ``lr`` is the relative step of every layer whatever
-    its scale and whatever the scale of the layers after it. Changes SGD only (Adam is invariant to a
-    per-layer gradient scale).
-``ridge``
-    The readout re-solved with a stronger penalty (``α = 0.1·mean eigenvalue`` of the feature Gram matrix
-    instead of GCV's choice) and calibrated again: smaller readout weights, so changes of the hidden features
-    swing the logits less.
-``warmup``
-    The first 10 % of the steps update the readout only (the same total budget).
-
-Schemes combine with ``+`` (e.g. ``"rebalance+layer_lr"``); ``rebalance`` is skipped for tanh, which has no
-rescaling symmetry. ``"auto"`` is :data:`DEFAULT_FINETUNE` (Adam) or :data:`DEFAULT_FINETUNE_SGD` (SGD) for
-sampled starts and ``plain`` otherwise.
-"""
-
-from __future__ import annotations
-
-import numpy as np
-
-from ..network import MLP
-
-__all__ = ["FINETUNE_SCHEMES", "DEFAULT_FINETUNE", "DEFAULT_FINETUNE_SGD", "resolve_finetune", "rebalance_relu",
-           "layer_lr_factors", "WARMUP_FRACTION"]
-
-FINETUNE_SCHEMES = ("plain", "calibrate", "rebalance", "rebalance_act", "layer_lr", "norm_step", "ridge", "warmup")
-#: what ``finetune="auto"`` means for a sampled start trained with Adam (chosen in docs/findings/inverse.md)
-DEFAULT_FINETUNE = ("calibrate", "rebalance", "layer_lr", "warmup")
-#: ... and with SGD, whose readout step scales with the feature covariance (rebalanced to He's activation scale)
-DEFAULT_FINETUNE_SGD = ("calibrate", "rebalance_act", "layer_lr", "warmup")
-WARMUP_FRACTION = 0.1
-
-
-def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimizer: str = "adam") -> tuple[str, ...]:
-    """The tuple of schemes that ``finetune`` names (``()`` for ``plain``); errors name the allowed values."""
-    if finetune is None:
-        finetune = "plain"
-    if isinstance(finetune, str):
-        if finetune == "auto":
-            parts = (DEFAULT_FINETUNE_SGD if optimizer == "sgd" else DEFAULT_FINETUNE) if sampled else ()
-            return tuple(p for p in parts if not (p.startswith("rebalance") and activation != "relu"))
-        parts = tuple(p.strip() for p in finetune.split("+"))
-    elif isinstance(finetune, (tuple, list)) and all(isinstance(p, str) for p in finetune):
-        parts = tuple(finetune)
-    else:
-        raise TypeError(f"finetune must be a string such as 'auto', 'plain' or 'rebalance+layer_lr'; got {finetune!r}")
-    unknown = [p for p in parts if p not in FINETUNE_SCHEMES]
-    if unknown or not parts:
-        raise ValueError(f"unknown finetune scheme(s) {unknown or [finetune]}; supported: 'auto' or a '+'-joined "
-                         f"combination of {list(FINETUNE_SCHEMES)}")
-    if "plain" in parts and len(parts) > 1:
-        raise ValueError(f"finetune 'plain' cannot be combined with other schemes; got {finetune!r}")
-    for scheme in ("ridge", "calibrate"):
-        if scheme in parts and not sampled:
-            raise ValueError(f"finetune {scheme!r} changes a sampled readout; it needs init='swim', 'uniform' or "
-                             f"'random'")
-    if "rebalance" in parts and "rebalance_act" in parts:
-        raise ValueError("finetune 'rebalance' and 'rebalance_act' are two targets for the same rescaling; pick one")
-    if activation != "relu":
-        # tanh (and mixed) networks have no positive homogeneity: nothing to rebalance, exactly
-        parts = tuple(p for p in parts if p not in ("rebalance", "rebalance_act"))
-    return tuple(sorted(set(parts) - {"plain"}, key=FINETUNE_SCHEMES.index))
-
-
-def rebalance_relu(network: MLP, X=None) -> MLP:
-    """Rescale every ReLU neuron to He's row norm √2, the next layer compensating: the same function.
-
-    Layer by layer from the first: neuron ``k`` of hidden layer ``l`` gets ``(c_k w_k, c_k b_k)`` with
-    ``c_k = √2/‖w_k‖`` (``c_k = 1`` for a zero row), and column ``k`` of layer ``l+1`` is divided by ``c_k``
-    before that layer is itself rescaled. Exact because ``relu(c·z) = c·relu(z)`` for ``c > 0``.
-    With ``X`` (scheme ``rebalance_act``) ``c_k = √2/RMS_X(z_k)`` instead, ``z_k`` the neuron's pre-activation on
-    the rows of ``X`` pushed through the rebalanced layers before it.
-    """
-    if any(a != "relu" for a in network.activations[:-1]):
-        raise ValueError(f"rebalancing needs ReLU hidden layers; got {list(network.activations[:-1])}")
-    weights = [np.array(w, dtype=np.float64, copy=True) for w in network.weights]
-    biases = [np.array(b, dtype=np.float64, copy=True) for b in network.biases]
-    Z = None if X is None else np.asarray(X, dtype=np.float64)
-    for layer in range(len(weights) - 1):
-        if Z is None:
-            norms = np.linalg.norm(weights[layer], axis=1)
-        else:
-            norms = np.sqrt(np.mean((Z @ weights[layer].T + biases[layer]) ** 2, axis=0))
-        scale = np.where(norms > 0, np.sqrt(2.0) / np.where(norms > 0, norms, 1.0), 1.0)
-        weights[layer] *= scale[:, None]
-        biases[layer] *= scale
-        weights[layer + 1] /= scale[None, :]
-        if Z is not None:
-            Z = np.maximum(Z @ weights[layer].T + biases[layer], 0.0)
-    return MLP(weights, biases, list(network.activations))
-
-
-def layer_lr_factors(weights, optimizer: str) -> list[float]:
-    """Per layer ``ρ_l = min(1, RMS(W_l)/√(2/fan_in))`` (``ρ_l²`` for SGD): the layer's scale relative to He's.
-
-    Capped at 1: a layer larger than He's (a ridge readout is 100–300× larger) keeps the base rate; raising it
-    to ``lr·ρ`` made the first Adam step alone raise the test loss from 0.19 to 11.6 (digits, 1×256 ReLU).
-    """
-    factors = []
-    for weight in weights:
-        weight = np.asarray(weight, dtype=np.float64)
-        rms = float(np.sqrt(np.mean(weight**2))) if weight.size else 0.0
-        rho = min(rms / np.sqrt(2.0 / weight.shape[1]), 1.0) if rms > 0 else 1.0
-        factors.append(rho**2 if optimizer == "sgd" else rho)
-    return factors
+__all__ = ["DEFAULT_FINETUNE", "DEFAULT_FINETUNE_SGD", "FINETUNE_SCHEMES", "WARMUP_FRACTION", "layer_lr_factors",
+           "rebalance_relu", "resolve_finetune"]

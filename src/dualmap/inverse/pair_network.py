@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from .._backend import to_numpy
+from .._neighbours import nearest_points
 from .._validation import check_activation, check_data
-from ..maps._search import nearest_points
 from ..network import MLP, activation_function
 from ..swim.construction import swim_neurons
 
@@ -30,6 +30,9 @@ __all__ = ["PairNetwork"]
 
 class PairNetwork(nn.Module):
     """Hidden layers parametrised by pairs of points in input space (module docstring).
+
+    :func:`dualmap.train` trains it in place through its :class:`~dualmap.train.TrainableModule` interface
+    (``parameters``, ``forward``, :meth:`to_mlp`, :meth:`checkpoint_state`).
 
     Parameters
     ----------
@@ -109,6 +112,12 @@ class PairNetwork(nn.Module):
             return MLP([to_numpy(w) for w in weights] + [to_numpy(self.readout.weight)],
                        [to_numpy(b) for b in biases] + [to_numpy(self.readout.bias)],
                        [self.activation] * len(weights) + ["identity"])
+
+    def checkpoint_state(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The virtual points now, ``(first, second)``: per hidden layer float64 copies of shape (m_l, d) —
+        what :func:`dualmap.train` keeps at every checkpoint (``TrainRun.points``)."""
+        return ([p.detach().cpu().double().numpy().copy() for p in self.first],
+                [q.detach().cpu().double().numpy().copy() for q in self.second])
 
     # ------------------------------------------------------------------ snapping
     def snap(self, X) -> tuple[MLP, list[np.ndarray]]:

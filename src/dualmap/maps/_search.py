@@ -7,12 +7,11 @@ ordered pair ``(z1, z2)`` has pre-activation ``-s2`` at ``z1`` and ``s1 - s2`` a
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..swim.density import coincidence_tolerance
 
-__all__ = ["level_set_anchors", "nearest_points", "best_direction_partners", "thesis_candidates"]
+__all__ = ["level_set_anchors", "best_direction_partners", "thesis_candidates"]
 
 
 def level_set_anchors(pre_activation: torch.Tensor, level: float, n_anchors: int) -> torch.Tensor:
@@ -30,32 +29,6 @@ def level_set_anchors(pre_activation: torch.Tensor, level: float, n_anchors: int
     """
     n_anchors = min(n_anchors, pre_activation.shape[0])
     return torch.topk((pre_activation - level).abs(), n_anchors, dim=0, largest=False).indices.T
-
-
-def nearest_points(Z: torch.Tensor, queries: torch.Tensor, k: int, *, chunk_size: int = 4096) -> torch.Tensor:
-    """Indices of the ``k`` rows of ``Z`` nearest (Euclidean) to each query, nearest first.
-
-    On the CPU this is a faiss ``IndexFlatL2`` (exact search); on a GPU a chunked torch brute force.
-
-    Returns
-    -------
-    torch.Tensor of shape (n_queries, k), int64
-    """
-    k = min(k, Z.shape[0])
-    if Z.device.type == "cpu":
-        import faiss
-
-        index = faiss.IndexFlatL2(Z.shape[1])
-        index.add(np.ascontiguousarray(Z.float().numpy()))
-        _, found = index.search(np.ascontiguousarray(queries.float().numpy()), k)
-        return torch.from_numpy(found.astype(np.int64))
-    squared = (Z * Z).sum(dim=1)
-    found = []
-    for start in range(0, len(queries), chunk_size):
-        q = queries[start:start + chunk_size]
-        distance = squared[None, :] - 2.0 * q @ Z.T
-        found.append(torch.topk(distance, k, dim=1, largest=False).indices)
-    return torch.cat(found)
 
 
 def best_direction_partners(Z: torch.Tensor, anchors: torch.Tensor, directions: torch.Tensor, k: int, *,

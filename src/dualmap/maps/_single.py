@@ -13,6 +13,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from .._backend import to_numpy
+from .._neighbours import nearest_points
 from ..swim.construction import swim_constants
 from ._joint import joint_select
 from ._scores import (
@@ -25,7 +26,6 @@ from ._scores import (
 from ._search import (
     best_direction_partners,
     level_set_anchors,
-    nearest_points,
     thesis_candidates,
 )
 

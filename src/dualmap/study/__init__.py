@@ -3,5 +3,5 @@
 from .config import ConfigError, StudyConfig, config_hash, load_config, validate_config
 from .pipeline import STAGES, Study, StudyError, run_study
 
-__all__ = ["ConfigError", "STAGES", "Study", "StudyConfig", "StudyError", "config_hash", "load_config",
-           "run_study", "validate_config"]
+__all__ = ["STAGES", "ConfigError", "Study", "StudyConfig", "StudyError", "config_hash", "load_config", "run_study",
+           "validate_config"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from .._io import write_text_atomic
+from .._version import __version__
 
 __all__ = ["MARKER", "LOCK", "FolderError", "read_marker", "write_marker", "claim", "hold_lock", "check_writable"]
 
@@ -49,8 +50,6 @@ def read_marker(folder) -> dict | None:
 
 
 def write_marker(folder, kind: str, **identity) -> dict:
-    from .. import __version__
-
     marker = {"kind": kind, **identity, "dualmap_version": __version__,
               "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     previous = read_marker(folder)

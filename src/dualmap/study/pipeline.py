@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._io import CorruptFileError, json_default, write_text_atomic
+from .._version import __version__
 from .config import StudyConfig, config_diff, config_hash, dump_config, load_config, resolved
 from .folder import FolderError, check_writable, claim, hold_lock, read_marker, write_marker
 
@@ -127,7 +128,6 @@ def provenance(config: StudyConfig) -> dict:
     """Versions of dualmap and its main dependencies, the machine, the seed and the resolved device."""
     from importlib import metadata
 
-    from .. import __version__
     from .._backend import resolve_device
 
     versions = {"dualmap": __version__, "python": platform.python_version()}
@@ -364,7 +364,14 @@ class Study:
             self._cache["raw_inputs"] = _load_dataset(self.config, standardize=False).X_train
         return self._cache["raw_inputs"]
 
-    def _load(self, name: str):
+    def result(self, name: str):
+        """A saved result of a finished stage, read from the folder once and cached.
+
+        ``name``: ``"sampled_network"`` (:class:`~dualmap.MLP`), ``"sampled_pairs"`` and ``"pairmap"``
+        (:class:`~dualmap.PairMap`), ``"train_run"`` (:class:`~dualmap.TrainRun`), ``"trajectory"``
+        (:class:`~dualmap.Trajectory`), ``"inverse_comparison"`` (:class:`~dualmap.inverse.InitComparison`) or
+        ``"attribution"`` (the attribute stage's result).
+        """
         if name not in self._cache:
             from ..dynamics import Trajectory
             from ..inverse.compare import InitComparison
@@ -546,7 +553,7 @@ class Study:
         from ..maps import to_pairs
         from ..metrics import evaluate_map, through_curve
 
-        ds, run = self.dataset, self._load("train_run")
+        ds, run = self.dataset, self.result("train_run")
         section = self.config.convert
         pair_map = to_pairs(run.model, ds.X_train, method=section.method, atoms=section.atoms, seed=self.config.seed,
                             device=self.config.device, progress=self.progress)
@@ -566,7 +573,7 @@ class Study:
         from ..dynamics import track
 
         ds = self.dataset
-        trajectory = track(self._load("train_run"), ds.X_train, method=self.config.track.method, y=ds.y_train,
+        trajectory = track(self.result("train_run"), ds.X_train, method=self.config.track.method, y=ds.y_train,
                            seed=self.config.seed, path=self.out / "trajectory.npz", progress=self.progress)
         self._cache["trajectory"] = trajectory
         return trajectory.summary()

@@ -8,12 +8,11 @@ import os
 from pathlib import Path
 
 from .._io import write_text_atomic
-from ..report import inverse_figures, trajectory_figures
-from ..report._common import save_figures
+from ..report import inverse_figures, save_figures, trajectory_figures
 from ..report.attribution_figures import attribution_figures
 from ..report.html import render_study_html, table_html
 from ..report.map_figures import through_curve_figure
-from ..report.study_figures import MAP_BARS, MODEL_BARS, plot_headline, plot_map_scores, plot_training
+from ..report.study_figures import plot_headline, plot_map_scores, plot_training
 
 __all__ = ["write_report", "look_at", "CAPTIONS", "MODEL_ROWS", "MAP_ROWS", "REFIT_ROWS", "HOW_TO_READ",
            "importance_verdict", "start_verdict", "ATTRIBUTION_OFF"]
@@ -67,7 +66,8 @@ CAPTIONS = {
                          "previous checkpoint, map quality, optimal-transport drift of the neurons; effective number "
                          "of data points carrying the network, the rank correlation of point importance with SWIM's "
                          "own sampling density, and the output R² of each checkpoint's converted network. Each panel "
-                         "title states its y-range; ranges start at zero (or span −1…1), so a small change looks small.",
+                         "title states its y-range; ranges start at zero (or span −1…1), so a small change looks "
+                         "small.",
     "importance_heatmap": "Importance of the most important training points (rows, labelled #row (class), sorted by "
                           "the checkpoint where each peaks, earliest at the top) at every checkpoint (columns): how "
                           "much of the network rests on each point; a bright row that stays bright is a point the "
@@ -104,8 +104,8 @@ ATTRIBUTION_OFF = ("Off: this section is off by default because it retrains the 
 def _figures(study) -> list[Path]:
     out = study.out / "figures"
     dpi = study.config.report.dpi
-    figures = {"headline": plot_headline(study.headline()), "training": plot_training(study._load("train_run")),
-               "map_scores": plot_map_scores(study._load("pairmap"))}
+    figures = {"headline": plot_headline(study.headline()), "training": plot_training(study.result("train_run")),
+               "map_scores": plot_map_scores(study.result("pairmap"))}
     paths = save_figures(figures, out, dpi)
     curve = study.metrics["stages"].get("convert", {}).get("atoms_curve")
     if curve:
@@ -116,14 +116,14 @@ def _figures(study) -> list[Path]:
         if getattr(ds, "image_shape", None) is not None:          # raw pixels, one grey scale for all
             images = study.raw_inputs
             value_range = (float(images.min()), float(images.max()))
-        paths += trajectory_figures(study._load("trajectory"), out, dpi=dpi,
+        paths += trajectory_figures(study.result("trajectory"), out, dpi=dpi,
                                     class_names=getattr(ds, "class_names", None),
                                     image_shape=getattr(ds, "image_shape", None), images=images,
                                     value_range=value_range)
     if study.enabled("refine") and study.done("refine"):
-        paths += inverse_figures(study._load("inverse_comparison"), out, dpi=dpi)
+        paths += inverse_figures(study.result("inverse_comparison"), out, dpi=dpi)
     if study.enabled("attribute") and study.done("attribute"):
-        paths += attribution_figures(study._load("attribution").to_dict(), out, dpi=dpi)
+        paths += attribution_figures(study.result("attribution").to_dict(), out, dpi=dpi)
     return paths
 
 
@@ -171,8 +171,9 @@ def look_at(study) -> list[str]:
         displacement = [d for d in row.get("displacement", []) if d is not None]
         if displacement and max(displacement) < 1e-6:
             shown = " / ".join(f"{d:.2g}" for d in displacement)
+            final_loss = row.get("final_test_loss", float("nan"))
             notes.append(f"The '{row['init']}' start never moved (displacement {shown}): it did not train, so its "
-                         f"row shows the untrained start (final test loss {row.get('final_test_loss', float('nan')):.3g}).")
+                         f"row shows the untrained start (final test loss {final_loss:.3g}).")
     return notes
 
 
@@ -253,11 +254,13 @@ def _sections(study) -> list[tuple[str, str]]:
                  track["quality_first"][layer], track["quality_last"][layer]]
                 for layer in range(len(track["widths"]))]
         settled = track["settled_step"]
+        settling = (f"settle (under 5 % switching) from step {settled}" if settled is not None
+                    else "never settle (5 % switching threshold)")
         sections.append(("Training dynamics", table_html(
             ["layer", "switch rate, first interval", "switch rate, last interval", "map quality, first checkpoint",
              "map quality, last checkpoint"], rows)
             + f"<p>{track['n_checkpoints']} checkpoints (steps {track['steps'][0]}…{track['steps'][-1]}). Pairs "
-              f"{'settle (under 5 % switching) from step ' + str(settled) if settled is not None else 'never settle (5 % switching threshold)'}. "
+              f"{settling}. "
               f"Concentration (effective number of points): {_fmt(track['concentration_first'], 0)} → "
               f"{_fmt(track['concentration_last'], 0)}; SWIM alignment: {_fmt(track['swim_alignment_first'])} → "
               f"{_fmt(track['swim_alignment_last'])}.</p>"))
@@ -291,7 +294,7 @@ def _sections(study) -> list[tuple[str, str]]:
 def _finetune_schemes(study) -> dict:
     """init → the fine-tuning its runs used, from the comparison's rows (``auto (calibrate+…)`` for the default)."""
     try:
-        rows = study._load("inverse_comparison").rows
+        rows = study.result("inverse_comparison").rows
     except (OSError, ValueError):
         return {}
     out = {}
@@ -407,7 +410,7 @@ def _attribution_section(study) -> str:
     if not study.done("attribute"):
         return ("<p>The attribute stage is on but has not finished: 'dualmap attribute --out FOLDER' (or "
                 "'dualmap run') runs it.</p>")
-    result = study._load("attribution").to_dict()
+    result = study.result("attribution").to_dict()
     setting = result.get("setting", {})
     parts = []
     query = setting.get("query", "test split")

@@ -22,7 +22,8 @@ import torch
 
 from .._backend import to_numpy
 
-__all__ = ["SAMPLERS", "draw_candidates", "score_candidates", "sample_pairs", "DualmapWarning"]
+__all__ = ["SAMPLERS", "coincidence_tolerance", "draw_candidates", "score_candidates", "sample_pairs",
+           "DualmapWarning"]
 
 #: Pair samplers: SWIM's gradient-weighted density, uniform pairs, data-agnostic random features.
 SAMPLERS = ("swim", "uniform", "random")

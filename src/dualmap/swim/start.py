@@ -1,0 +1,95 @@
+"""Sampled initialisation: a SWIM (or uniform-pair, or random-feature) network with its readout solved,
+as the starting point of gradient training (``dm.train(..., init="swim" | "uniform" | "random")``).
+
+It lives next to the sampler, below :mod:`dualmap.train` in the layer order (docs/architecture.md), and is
+re-exported as :func:`dualmap.inverse.sampled_start`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..network import MLP
+from .readout import fit_ridge, fit_temperature
+from .sampler import SampledNetwork, sample_network
+
+__all__ = ["SAMPLED_INITS", "sampled_start"]
+
+#: ``dm.train(init=...)`` values that sample the starting network (:mod:`dualmap.swim.density`).
+SAMPLED_INITS = ("swim", "uniform", "random")
+
+
+def sampled_start(X, targets, task: str, widths, activation: str, sampler: str, seed: int, *,
+                  readout: str = "gcv", calibration: str = "train") -> tuple[MLP, SampledNetwork]:
+    """Sample hidden layers by ``sampler`` and solve the ridge readout; return the network to train from.
+
+    Classification: the readout is fitted to one-hot codes and divided by the temperature that makes its
+    softmax the most likely (:func:`~dualmap.swim.readout.fit_temperature`), so that the network starts with
+    calibrated logits under the cross-entropy it is then trained on. Regression: the readout as solved.
+
+    Parameters
+    ----------
+    targets : ndarray
+        Class indices ``(n,)`` (classification) or real targets ``(n, k)`` (regression), as :func:`dualmap.train`
+        encodes them.
+    readout : {"gcv", "strong"}
+        The readout penalty: chosen by generalised cross-validation (the sampler's default), or
+        ``α = 0.1 · mean eigenvalue`` of the centred feature Gram matrix (finetune scheme ``ridge``).
+    calibration : {"train", "loo"}
+        Classification: fit the temperature on the readout's scores of the training points (``"train"``, the
+        pre-issue-13 start), or on their exact leave-one-out ridge scores (``"loo"``, finetune scheme
+        ``calibrate``). On a training set the ridge readout separates (wine, 133 points, 2×64 random
+        features) the training scores call for ``T → 0``: the logits saturate float32's softmax, the
+        cross-entropy and its gradient are exactly 0 and training never moves (issue 14, item 8).
+    """
+    if calibration not in ("train", "loo"):
+        raise ValueError(f"calibration must be 'train' or 'loo'; got {calibration!r}")
+    if readout not in ("gcv", "strong"):
+        raise ValueError(f"readout must be 'gcv' or 'strong'; got {readout!r}")
+    if task == "classification":
+        n_classes = int(targets.max()) + 1
+        codes = np.eye(n_classes)[targets]
+    else:
+        codes = np.asarray(targets, dtype=np.float64)
+    sampled = sample_network(X, codes, widths, activation, sampler=sampler, random_state=seed, dtype="float64")
+    network = sampled.network
+    alpha = sampled.alpha
+    if readout == "strong" or calibration == "loo":
+        features = _last_hidden(network, X)
+        centred = features - features.mean(axis=0)
+    if readout == "strong":
+        alpha = 0.1 * float((centred**2).sum()) / features.shape[1]
+        solution = fit_ridge(torch.from_numpy(features), torch.from_numpy(codes), alpha=alpha)
+        network = MLP(list(network.weights[:-1]) + [solution.weight.numpy()],
+                      list(network.biases[:-1]) + [solution.bias.numpy()], network.activations)
+    if task == "classification":
+        scores = network.forward(X)
+        if calibration == "loo":
+            scores = _leave_one_out_scores(centred, codes, scores, alpha)
+        temperature = fit_temperature(scores, targets, seed=seed)
+        weights = list(network.weights[:-1]) + [network.weights[-1] / temperature]
+        biases = list(network.biases[:-1]) + [network.biases[-1] / temperature]
+        network = MLP(weights, biases, network.activations)
+    return network, sampled
+
+
+def _last_hidden(network: MLP, X) -> np.ndarray:
+    """The last hidden layer's output on ``X`` (float64)."""
+    Z = np.asarray(X, dtype=np.float64)
+    for weight, bias, activation in zip(network.weights[:-1], network.biases[:-1], network.activations[:-1]):
+        Z = Z @ weight.T + bias
+        Z = np.maximum(Z, 0.0) if activation == "relu" else np.tanh(Z)
+    return Z
+
+
+def _leave_one_out_scores(centred: np.ndarray, codes: np.ndarray, scores: np.ndarray, alpha: float) -> np.ndarray:
+    """Exact leave-one-out predictions of the ridge readout with an unpenalised bias.
+
+    With the hat matrix ``P = 11ᵀ/n + H_c (H_cᵀH_c + αI)⁻¹ H_cᵀ``: ``ŷ₋ᵢ = (ŷᵢ − Pᵢᵢ yᵢ)/(1 − Pᵢᵢ)``.
+    ``1 − Pᵢᵢ`` is clipped at 1e-6 (a point the readout interpolates exactly).
+    """
+    n, width = centred.shape
+    gram = centred.T @ centred + max(alpha, 0.0) * np.eye(width)
+    solved = np.linalg.lstsq(gram, centred.T, rcond=None)[0]          # (width, n)
+    leverage = 1.0 / n + np.einsum("ij,ji->i", centred, solved)
+    return (scores - leverage[:, None] * codes) / np.clip(1.0 - leverage, 1e-6, None)[:, None]
