@@ -202,7 +202,47 @@ def _worker(spec: dict) -> dict:
         expected = spec.get("dualmap_path")
         if expected and not dualmap_file.startswith(expected):
             raise RuntimeError(f"imported dualmap from {dualmap_file}, expected the snapshot in {expected}")
+        result.update(_floor(X_train, width, len(fit_times)))
     return result
+
+
+def _floor(X_train, width: int, repeats: int) -> dict:
+    """Time the two GEMMs no SWIM fit can avoid, on this fit's shapes, in the worker's conditions (issue 15).
+
+    * features: ``X·Wᵀ + b`` in float32 (torch ``addmm``, as dualmap computes them);
+    * Gram: ``H_cᵀ H_c`` (n ≥ width) or ``H_c H_cᵀ`` (n < width) of float64 features (BLAS ``dsyrk``, as
+      dualmap's readout; a float32 Gram breaks the GCV choice, see ``dualmap.swim.readout``). The float32
+      ``syrk`` is timed too, for reference.
+
+    Each is the fastest of ``repeats`` runs.
+    """
+    import numpy as np
+    import torch
+    from scipy.linalg import blas
+
+    X = torch.as_tensor(X_train, dtype=torch.float32)
+    weight = torch.as_tensor(np.random.default_rng(0).normal(size=(width, X.shape[1])) / np.sqrt(X.shape[1]),
+                             dtype=torch.float32)
+    bias = torch.zeros(width)
+
+    def fastest(function):
+        times = []
+        for _ in range(max(1, repeats)):
+            start = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    features_s = fastest(lambda: torch.addmm(bias, X, weight.T))
+    H = torch.addmm(bias, X, weight.T).tanh_().numpy()
+    H = H - H.mean(axis=0)
+    H64 = H.astype(np.float64)
+    dual = H.shape[0] < width
+    # H.T is Fortran-contiguous: no copy; trans=0 gives H_cᵀH_c, trans=1 gives H_c H_cᵀ
+    gram_s = fastest(lambda: blas.dsyrk(1.0, H64.T, trans=1 if dual else 0))
+    gram32_s = fastest(lambda: blas.ssyrk(1.0, H.T, trans=1 if dual else 0))
+    return {"floor_features_s": features_s, "floor_gram64_s": gram_s, "floor_gram32_s": gram32_s,
+            "floor_s": features_s + gram_s, "gram_form": "dual" if dual else "primal"}
 
 
 # --------------------------------------------------------------------------- parent
@@ -327,6 +367,8 @@ def _environment() -> dict:
         "cpu": cpu,
         "gpu": "cuda" if torch.cuda.is_available() else "no GPU",
         "torch_threads": torch.get_num_threads(),
+        "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+        "loadavg_at_start": os.getloadavg(),
         "python": platform.python_version(),
         "versions": {"dualmap": version("dualmap"), "swimnetworks": version("swimnetworks"),
                      "torch": torch.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
@@ -397,6 +439,7 @@ def _run(names, seeds, output, command, repeats, repeat_budget_s, quiet, dualmap
                     f"others={outcome['foreign_cores_during_run']:.2f} cores")
             output.write_text(json.dumps(results, indent=1))  # keep partial results
     results["environment"]["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    results["environment"]["loadavg_at_end"] = os.getloadavg()
     output.write_text(json.dumps(results, indent=1))
     return results
 
@@ -429,10 +472,16 @@ def summarise(results: dict) -> list[dict]:
                     "peak_hidden": any(not r["peak_set_during_fit"] for r in rs),
                     "n": len(rs)}
 
+        def floor(rs):
+            keys = ("floor_s", "floor_features_s", "floor_gram64_s", "floor_gram32_s")
+            if not all(k in r for r in rs for k in keys):
+                return None
+            return {k: statistics.median(r[k] for r in rs) for k in keys} | {"gram_form": rs[0]["gram_form"]}
+
         rows.append({"setting": name, "dataset": entry["dataset"], "task": entry["task"],
                      "n_train": entry["n_train"], "best_rcond": best, "ref_scores_by_rcond": ref_means,
                      "dualmap": agg(dm_runs), "reference": agg(ref_runs),
-                     "dualmap_alpha": statistics.median(r["alpha"] for r in dm_runs)})
+                     "dualmap_alpha": statistics.median(r["alpha"] for r in dm_runs), "floor": floor(dm_runs)})
     return rows
 
 
@@ -464,6 +513,18 @@ def markdown(results: dict) -> str:
     for row in rows:
         grid = ", ".join(f"{rc:g}: {s:.4f}" for rc, s in sorted(row["ref_scores_by_rcond"].items()))
         lines.append(f"- {row['setting']}: {grid}; dualmap GCV α (median) = {row['dualmap_alpha']:.3g}")
+    floors = [row for row in rows if row["floor"]]
+    if floors:
+        lines += ["", "Floor (issue 15): the two GEMMs a fit cannot avoid, timed in dualmap's worker after its fits "
+                      "(fastest of as many runs as fits; median over seeds): features `X·Wᵀ` (float32) and the "
+                      "float64 Gram (`dsyrk`; dual `H_c H_cᵀ` when n < width); float32 `ssyrk` for reference.", "",
+                  "| setting | Gram form | features s | Gram f64 s | floor s | dualmap fit s | fit / floor | "
+                  "Gram f32 s |", "|---|---|---|---|---|---|---|---|"]
+        for row in floors:
+            f, fit = row["floor"], row["dualmap"]["fit_s"]
+            lines.append(f"| {row['setting']} | {f['gram_form']} | {f['floor_features_s']:.3f} | "
+                         f"{f['floor_gram64_s']:.3f} | {f['floor_s']:.3f} | {fit:.3f} | **{fit / f['floor_s']:.2f}** | "
+                         f"{f['floor_gram32_s']:.3f} |")
     hidden = [row["setting"] for row in rows if row["dualmap"]["peak_hidden"] or row["reference"]["peak_hidden"]]
     if hidden:
         lines += ["", f"Note: in {hidden} the peak RSS did not rise during some fit (the fit's peak is below the "

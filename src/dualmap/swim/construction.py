@@ -68,7 +68,8 @@ def swim_neurons(z1, z2, activation: str):
     if is_numpy:
         z1, z2 = torch.as_tensor(np.asarray(z1)), torch.as_tensor(np.asarray(z2))
     if z1.shape != z2.shape or z1.ndim != 2:
-        raise ValueError(f"z1 and z2 must both have shape (n_neurons, d_in); got {tuple(z1.shape)} and {tuple(z2.shape)}")
+        raise ValueError(f"z1 and z2 must both have shape (n_neurons, d_in); "
+                         f"got {tuple(z1.shape)} and {tuple(z2.shape)}")
     delta = z2 - z1
     squared_norm = (delta * delta).sum(dim=1)
     if bool((squared_norm == 0).any()):

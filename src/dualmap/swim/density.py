@@ -52,7 +52,7 @@ def draw_candidates(n_points: int, n_candidates: int, rng: np.random.Generator) 
 
 def coincidence_tolerance(Z: torch.Tensor) -> float:
     """Distance below which two rows of ``Z`` count as the same point: ``100·eps·max(1, max|Z|)``."""
-    scale = max(1.0, float(Z.abs().max())) if Z.numel() else 1.0
+    scale = max(1.0, float(torch.linalg.vector_norm(Z, ord=float("inf")))) if Z.numel() else 1.0   # max |Z|, no copy
     return 100.0 * torch.finfo(Z.dtype).eps * scale
 
 

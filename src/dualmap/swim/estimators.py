@@ -6,6 +6,7 @@ import abc
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
@@ -94,11 +95,12 @@ class _SWIMBase(BaseEstimator):
         sampled = sample_network(
             X, targets, widths, self.activation, sampler=self.sampler, alpha=self.alpha,
             random_state=np.random.default_rng(seed), device=self.device, dtype=self.dtype,
-            candidates_per_point=self.candidates_per_point,
+            candidates_per_point=self.candidates_per_point, keep_features=isinstance(self, ClassifierMixin),
         )
         self.network_ = sampled.network
         self.pairs_ = sampled.pairs
         self.alpha_ = sampled.alpha
+        return sampled.features
 
     def _scores(self, X):
         check_is_fitted(self)
@@ -147,13 +149,17 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
                 f"SWIMClassifier needs at least 2 classes; y has 1 class ({self.classes_[0]!r})"
             )
         one_hot = np.eye(len(self.classes_))[encoded]
-        self._sample(X, one_hot)
-        self.temperature_ = self._fit_temperature(X, encoded)
+        features = self._sample(X, one_hot)
+        self.temperature_ = self._fit_temperature(features, encoded)
         return self
 
-    def _fit_temperature(self, X, encoded):
-        rows = np.random.default_rng(0).choice(len(X), size=min(len(X), 2000), replace=False)   # forward only these
-        return fit_temperature(self.network_.forward(np.asarray(X[rows], dtype=np.float64)), encoded[rows])
+    def _fit_temperature(self, features, encoded):
+        """Fit ``temperature_`` on the readout scores of (at most 2000) training points, from the last hidden
+        layer's features that the readout was fitted on (no second forward pass)."""
+        rows = np.random.default_rng(0).choice(len(features), size=min(len(features), 2000), replace=False)
+        hidden = np.asarray(features[torch.as_tensor(rows, device=features.device)].cpu(), dtype=np.float64)
+        scores = hidden @ self.network_.weights[-1].T + self.network_.biases[-1]
+        return fit_temperature(scores, encoded[rows])
 
     def decision_function(self, X):
         """Readout scores: shape (n_samples, n_classes); for 2 classes, shape (n_samples,) holding

@@ -30,11 +30,15 @@ class SampledNetwork:
         (``-1`` for the data-agnostic ``"random"`` sampler).
     alpha : float
         The readout penalty used.
+    features : torch.Tensor of shape (n_samples, width_last) or None
+        The last hidden layer's output on the training points, in the sampling dtype, as the readout saw
+        it; only with ``keep_features=True`` (it can be large: n × width).
     """
 
     network: MLP
     pairs: list
     alpha: float
+    features: torch.Tensor | None = None
 
 
 def _check_sampler(sampler):
@@ -86,7 +90,8 @@ def sample_hidden_layers(Z: torch.Tensor, targets: torch.Tensor | None, layer_wi
 
 
 def sample_network(X, targets, layer_widths=(512,), activation="tanh", *, sampler="swim", alpha="auto",
-                   random_state=None, device="auto", dtype="float32", candidates_per_point=1) -> SampledNetwork:
+                   random_state=None, device="auto", dtype="float32", candidates_per_point=1,
+                   keep_features=False) -> SampledNetwork:
     """Sample a network on ``(X, targets)``: hidden layers by ``sampler``, then a ridge readout.
 
     Parameters
@@ -107,6 +112,9 @@ def sample_network(X, targets, layer_widths=(512,), activation="tanh", *, sample
         Precision of the features; the readout is always solved in float64.
     candidates_per_point : int
         Multiplies the number of candidate pairs.
+    keep_features : bool, default=False
+        Return the last hidden layer's features of ``X`` (``SampledNetwork.features``), so that a caller
+        needing outputs on training points does not compute them again.
 
     Returns
     -------
@@ -122,7 +130,8 @@ def sample_network(X, targets, layer_widths=(512,), activation="tanh", *, sample
     if not isinstance(candidates_per_point, (int, np.integer)) or candidates_per_point < 1:
         raise ValueError(f"candidates_per_point must be a positive int; got {candidates_per_point!r}")
     if not np.any(np.ptp(X, axis=0) > 0):
-        raise ValueError(f"X has {X.shape[0]} rows but they are all the same point; SWIM needs at least 2 distinct points")
+        raise ValueError(f"X has {X.shape[0]} rows but they are all the same point; "
+                         f"SWIM needs at least 2 distinct points")
     rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     Z = as_tensor(X, device=torch_device, dtype=torch_dtype)
@@ -137,4 +146,5 @@ def sample_network(X, targets, layer_widths=(512,), activation="tanh", *, sample
         [to_numpy(b).astype(np.float64) for b in biases] + [to_numpy(solution.bias)],
         [activation] * len(widths) + ["identity"],
     )
-    return SampledNetwork(network=network, pairs=pairs, alpha=solution.alpha)
+    return SampledNetwork(network=network, pairs=pairs, alpha=solution.alpha,
+                          features=features if keep_features else None)
