@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "dualmap"
 #: The layers, lowest first (docs/architecture.md, "Layers"). A unit may import units of lower layers.
 LAYERS = [
     {"_version"},
-    {"_backend", "_validation", "_io", "_progress", "_threads", "_neighbours", "_sklearn_compat", "data"},
+    {"_backend", "_validation", "_io", "_progress", "_threads", "_parallel", "_neighbours", "_sklearn_compat", "data"},
     {"network"},
     {"swim"},
     {"train"},
@@ -40,13 +40,7 @@ RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 #: violation not listed here, and on an entry that no longer occurs.
 ALLOWED = {
     # upward
-    ("dualmap.attribution.protocols", "dualmap.study.sweep", None, "upward"):
-        "to fix in issue 15: the execution back-ends of study/sweep.py go to a neutral module",
     # private
-    ("dualmap.attribution.protocols", "dualmap.study.sweep", "_start_backend", "private name"):
-        "to fix in issue 15: make the sweep's back-end starter public in a neutral module",
-    ("dualmap.study.sweep", "dualmap.report._common", None, "private module"):
-        "to fix in issue 15: the sweep's figures move to dualmap.report",
 }
 
 #: Allowed for good: ``dualmap._sklearn_compat`` exists to be the only import of scikit-learn's private helpers.

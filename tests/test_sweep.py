@@ -256,10 +256,10 @@ def test_a_corrupt_metrics_file_means_not_finished_and_is_recomputed(tmp_path):
     assert json.loads(path.read_text())["status"] == "complete"
 
     # a run folder whose metrics.json is unreadable and that was never retried shows why in the table
-    from dualmap.study.sweep import _aggregate
+    from dualmap.study.sweep.tables import aggregate
 
     path.write_text("{")
-    table, _ = _aggregate(runs, tmp_path / "runs")
+    table, _ = aggregate(runs, tmp_path / "runs")
     assert table[1]["status"] == "failed"
     assert table[1]["error"].startswith("not finished: metrics.json is unreadable (truncated or corrupt")
 

@@ -12,7 +12,7 @@
 * **mislabel detection**: flip ``flip`` of the training labels to another class, train, and the ROC AUC of each
   method's global (self-) score for finding the flipped points.
 
-Retraining runs are independent jobs; they go through the sweep's backends (:mod:`dualmap.study.sweep`):
+Retraining runs are independent jobs; they go through the sweep's back-ends (:mod:`dualmap._parallel`):
 ``scheduler=None`` a dask ``LocalCluster`` of ``workers`` single-threaded processes, an address a dask
 scheduler, ``"processes"`` a local pool, ``"synchronous"`` this process.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["validate", "remove_and_retrain", "linear_datamodeling_score", "lds", "mislabel_auc",
-           "ValidationResult", "DEFAULT_METHODS", "seed_agreement", "query_split"]
+           "ValidationResult", "DEFAULT_METHODS", "PROTOCOLS", "RANKS", "seed_agreement", "query_split"]
 
 #: name → point_scores options: the map's score, its failed forms, and the baselines.
 DEFAULT_METHODS = {
@@ -39,6 +39,9 @@ DEFAULT_METHODS = {
     "swim_density": {"method": "swim_density"},
     "random": {"method": "random"},
 }
+#: The counterfactual protocols :func:`validate` runs, and how it ranks points for removal.
+PROTOCOLS = ("removal", "lds", "mislabel")
+RANKS = ("signed", "magnitude")
 
 
 # --------------------------------------------------------------------------- retraining jobs
@@ -98,9 +101,9 @@ def _test_losses(model, X_test, y_test, task, classes):
 
 def _run_jobs(jobs: list, scheduler, workers: int, progress: bool) -> dict:
     """Run ``retrain_job`` over ``jobs`` on a sweep backend; ``{key: result}``."""
-    from ..study.sweep import _start_backend
+    from .._parallel import start_backend
 
-    backend = _start_backend(scheduler, workers)
+    backend = start_backend(scheduler, workers)
     results = {}
     try:
         handles = [backend.submit(retrain_job, job, key=f"retrain-{job['key']}") for job in jobs]
@@ -352,7 +355,7 @@ def _flip_labels(y, fraction, seed):
 
 def validate(dataset, *, widths=(256,), activation="relu", optimizer="adam", lr=1e-3, epochs=50, batch_size=128,
              checkpoints=10, methods: dict | None = None, fractions=(0.05, 0.1, 0.2), seeds=(0, 1, 2, 3, 4),
-             n_subsets=50, flip=0.1, protocols=("removal", "lds", "mislabel"), removal_methods=None, rank="signed",
+             n_subsets=50, flip=0.1, protocols=PROTOCOLS, removal_methods=None, rank="signed",
              agreement_seeds=(), query_fraction=None,
              seed=0, scheduler="synchronous", workers=1, progress=False) -> ValidationResult:
     """Train once, score the training points by every method, and run the three counterfactual protocols.
@@ -395,11 +398,11 @@ def validate(dataset, *, widths=(256,), activation="relu", optimizer="adam", lr=
     from .scores import point_scores
 
     methods = dict(DEFAULT_METHODS if methods is None else methods)
-    if rank not in ("signed", "magnitude"):
-        raise ValueError(f"rank must be 'signed' or 'magnitude'; got {rank!r}")
-    unknown = set(protocols) - {"removal", "lds", "mislabel"}
+    if rank not in RANKS:
+        raise ValueError(f"rank must be {' or '.join(map(repr, RANKS))}; got {rank!r}")
+    unknown = set(protocols) - set(PROTOCOLS)
     if unknown:
-        raise ValueError(f"unknown protocols {sorted(unknown)}; available: removal, lds, mislabel")
+        raise ValueError(f"unknown protocols {sorted(unknown)}; available: {', '.join(PROTOCOLS)}")
     if dataset.task != "classification" and "mislabel" in protocols:
         raise ValueError("mislabel detection needs a classification data set")
     X, y, X_test, y_test = dataset.X_train, dataset.y_train, dataset.X_test, dataset.y_test

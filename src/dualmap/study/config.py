@@ -15,10 +15,20 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 __all__ = ["ConfigError", "StudyConfig", "load_config", "config_hash", "dump_config", "apply_overrides", "config_diff"]
 
@@ -29,6 +39,97 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+# --------------------------------------------------------------------------- the library's choices
+# Each choice a key offers is read from the library's own constant (its one home), so a method, sampler or init
+# added there is accepted here with no edit. They are read when a value is validated, not when this module is
+# imported: the constants live in modules that import torch, and reading a config file must stay light.
+def _activations():
+    from .._validation import HIDDEN_ACTIVATIONS
+
+    return HIDDEN_ACTIVATIONS
+
+
+def _samplers():
+    from ..swim import SAMPLERS
+
+    return SAMPLERS
+
+
+def _optimizers():
+    from ..train import OPTIMIZERS
+
+    return OPTIMIZERS
+
+
+def _inits():
+    from ..train import INITS
+
+    return INITS
+
+
+def _sampled_inits():
+    from ..swim.start import SAMPLED_INITS
+
+    return SAMPLED_INITS
+
+
+def _map_methods():
+    from ..maps import METHODS
+
+    return METHODS
+
+
+def _track_methods():
+    """The map methods a study tracks over checkpoints: all but the thesis baseline, a one-layer comparison
+    (``convert.method`` only)."""
+    return tuple(method for method in _map_methods() if method != "thesis")
+
+
+def _attribution_methods():
+    from ..attribution.protocols import DEFAULT_METHODS
+
+    return tuple(DEFAULT_METHODS)
+
+
+def _attribution_protocols():
+    from ..attribution.protocols import PROTOCOLS
+
+    return PROTOCOLS
+
+
+def _attribution_ranks():
+    from ..attribution.protocols import RANKS
+
+    return RANKS
+
+
+def _one_of(allowed: Callable[[], tuple]):
+    """A string that must be one of ``allowed()``; an error names the allowed values as a ``Literal``'s would
+    (``Input should be 'adam' or 'sgd'``)."""
+
+    def check(value):
+        choices = tuple(allowed())
+        if not isinstance(value, str) or value not in choices:
+            quoted = [repr(choice) for choice in choices]
+            expected = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+_Activation = _one_of(_activations)
+_Sampler = _one_of(_samplers)
+_Optimizer = _one_of(_optimizers)
+_Init = _one_of(_inits)
+_SampledInit = _one_of(_sampled_inits)
+_MapMethod = _one_of(_map_methods)
+_TrackMethod = _one_of(_track_methods)
+_AttributionMethod = _one_of(_attribution_methods)
+_AttributionProtocol = _one_of(_attribution_protocols)
+_AttributionRank = _one_of(_attribution_ranks)
 
 
 class DatasetSection(_Section):
@@ -68,7 +169,7 @@ class NetworkSection(_Section):
     """The architecture shared by the sampled, trained and converted networks."""
 
     widths: list[int] = Field(default_factory=lambda: [256], min_length=1)
-    activation: Literal["relu", "tanh"] = "relu"
+    activation: _Activation = "relu"
 
     @field_validator("widths")
     @classmethod
@@ -81,26 +182,26 @@ class NetworkSection(_Section):
 class SampleSection(_Section):
     """The SWIM network sampled without gradients (the first null model of the report)."""
 
-    sampler: Literal["swim", "uniform", "random"] = "swim"
+    sampler: _Sampler = "swim"
 
 
 class TrainSection(_Section):
     """Gradient training of the same architecture (:func:`dualmap.train`)."""
 
-    optimizer: Literal["adam", "sgd"] = "adam"
+    optimizer: _Optimizer = "adam"
     lr: float = Field(default=1e-3, gt=0)
     epochs: int = Field(default=50, ge=1)
     batch_size: int = Field(default=128, ge=1)
     weight_decay: float = Field(default=0.0, ge=0)
     momentum: float = Field(default=0.9, ge=0, lt=1)
-    init: Literal["he", "xavier", "torch", "swim", "uniform", "random"] = "he"
+    init: _Init = "he"
     checkpoints: int = Field(default=20, ge=2, description="log-spaced checkpoints, step 0 and the last included")
 
 
 class ConvertSection(_Section):
     """The forward map of the trained network (:func:`dualmap.to_pairs`)."""
 
-    method: Literal["downstream", "joint", "function", "geometric", "assignment", "thesis"] = "downstream"
+    method: _MapMethod = "downstream"
     atoms: int = Field(default=1, ge=1, description="atoms (data pairs) per neuron; > 1 needs method 'downstream'")
     atoms_curve: list[int] = Field(default_factory=list,
                                    description="also measure r2_through for these k (map and nulls), e.g. [1, 2, 4, 8]")
@@ -112,27 +213,23 @@ class TrackSection(_Section):
     enabled: bool = True
     # "function" (per-neuron pairs) by default: a downstream trajectory of 20 checkpoints costs ~13 cold maps
     # (BENCHMARKS.md, issue 11), beyond the default study's time budget; "downstream" is a key away
-    method: Literal["downstream", "joint", "function", "geometric", "assignment"] = "function"
-
-
-_INITS = ("he", "xavier", "torch", "swim", "uniform", "random")
-_SAMPLED_INITS = ("swim", "uniform", "random")
+    method: _TrackMethod = "function"
 
 
 def _check_init_spec(spec: str) -> None:
     """``init`` or ``init:finetune`` (:func:`dualmap.train`'s ``init`` and ``finetune``); a ValueError naming
     what is allowed."""
-    from ..inverse.finetune import FINETUNE_SCHEMES, resolve_finetune
+    from ..swim.finetune import FINETUNE_SCHEMES, resolve_finetune
 
     init, colon, finetune = spec.partition(":")
-    if init not in _INITS:
-        raise ValueError(f"unknown init {init!r} in {spec!r}; allowed: {', '.join(_INITS)}, a sampled one optionally "
-                         f"followed by ':<finetune>' (e.g. 'swim:plain')")
+    if init not in _inits():
+        raise ValueError(f"unknown init {init!r} in {spec!r}; allowed: {', '.join(_inits())}, a sampled one "
+                         f"optionally followed by ':<finetune>' (e.g. 'swim:plain')")
     if not colon:
         return
-    if init not in _SAMPLED_INITS:
-        raise ValueError(f"{spec!r}: a fine-tuning scheme applies to the sampled starts ({', '.join(_SAMPLED_INITS)}) "
-                         f"only; write {init!r}")
+    if init not in _sampled_inits():
+        raise ValueError(f"{spec!r}: a fine-tuning scheme applies to the sampled starts "
+                         f"({', '.join(_sampled_inits())}) only; write {init!r}")
     try:
         resolve_finetune(finetune, sampled=True, activation="relu")
     except (TypeError, ValueError):
@@ -141,7 +238,8 @@ def _check_init_spec(spec: str) -> None:
 
 
 class RefineSection(_Section):
-    """The inverse map: sampled vs standard initialisations under the same training (:func:`dualmap.inverse.compare_inits`).
+    """The inverse map: sampled vs standard initialisations under the same training
+    (:func:`dualmap.inverse.compare_inits`).
 
     The default is a light comparison (He against the SWIM start and a random-feature start, one seed), so the
     default study stays within a minute on two cores; ``dualmap run --full-comparison`` runs every init with
@@ -153,7 +251,7 @@ class RefineSection(_Section):
                              description="he, xavier, torch, swim, uniform, random; a sampled start may name its "
                                          "fine-tuning after a colon, e.g. swim:plain (the scheme before issue 13; "
                                          "plain 'swim' is the default, finetune 'auto')")
-    plain_beside: list[Literal["swim", "uniform", "random"]] = Field(
+    plain_beside: list[_SampledInit] = Field(
         default_factory=lambda: ["swim"],
         description="sampled starts of inits also trained with the old plain fine-tuning, as '<init>:plain', beside "
                     "the default 'auto' (those not in inits are ignored; [] switches it off)")
@@ -203,9 +301,9 @@ class AttributionSection(_Section):
     """
 
     enabled: bool = False
-    methods: list[Literal["map", "tracin", "importance", "swim_density", "random"]] = Field(
+    methods: list[_AttributionMethod] = Field(
         default_factory=lambda: ["map", "tracin"], min_length=1)
-    protocols: list[Literal["removal", "lds", "mislabel"]] = Field(
+    protocols: list[_AttributionProtocol] = Field(
         default_factory=lambda: ["removal", "lds", "mislabel"], min_length=1)
     fractions: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.2], min_length=1,
                                    description="remove-and-retrain: the fractions of training points dropped")
@@ -213,7 +311,7 @@ class AttributionSection(_Section):
                              description="remove-and-retrain: retraining seeds (one initialisation each)")
     n_subsets: int = Field(default=50, ge=3, description="LDS: random half subsets, each retrained once")
     flip: float = Field(default=0.1, gt=0, lt=1, description="mislabel detection: fraction of labels flipped")
-    rank: Literal["signed", "magnitude"] = "signed"
+    rank: _AttributionRank = "signed"
     query_fraction: float = Field(default=0.5, gt=0, lt=1,
                                   description="share of the test split that ranks points for removal (the query "
                                               "set); the rest judges the retrained models and the LDS")
