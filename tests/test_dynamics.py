@@ -260,3 +260,39 @@ def test_image_data_gets_a_grid_of_top_images(tmp_path):
     trajectory = dm.track(run, ds.X_train, y=ds.y_train, progress=False)
     paths = trajectory_figures(trajectory, tmp_path)
     assert sorted(p.name for p in paths) == ["importance_heatmap.png", "top_images.png", "trajectory_curves.png"]
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_warm_map_follows_a_neighbouring_pair_locally_and_relocates_a_jump(points, activation):
+    """A pair whose first point moves to one of its nearest neighbours is found by the local search alone; a pair
+    that jumps across the data needs (and gets) the full search; both are recovered exactly."""
+    from dualmap.maps import DataContext, SearchOptions, WarmStart, map_network
+
+    rng = np.random.default_rng(4)
+    n, width = len(points), 10
+    before = np.stack([rng.choice(n, size=2, replace=False) for _ in range(width)])
+    scales = [np.exp(rng.uniform(-1, 1, size=width)) if activation == "relu" else np.ones(width)]
+    readout = (rng.normal(size=(3, width)), rng.normal(size=3))
+    options = SearchOptions(method="downstream", atoms=1, seed=0)
+    context = DataContext.build(points, n_features=2, n_eval=options.n_eval, seed=0, device="cpu",
+                                dtype=options.dtype, n_neighbors=options.n_neighbors)
+    first = network_from_pairs(points, [before], activation, scales, readout)
+    first_map = map_network(first, context, options)
+    assert_array_equal(first_map.pairs[0], before)
+
+    neighbours = context.representation(None).neighbors                  # filled for the points already used
+    after = before.copy()
+    after[0, 0] = int(neighbours[before[0, 0], 0])                       # a step to the nearest neighbour
+    assert after[0, 0] >= 0 and after[0, 0] != after[0, 1]
+    local_net = network_from_pairs(points, [after], activation, scales, readout)
+    local_map = map_network(local_net, context, options, warm=WarmStart(first_map, first))
+    assert_array_equal(local_map.pairs[0], after)
+    assert local_map.params["relocated"] == [0]                         # the neighbourhood held it
+
+    jumped = after.copy()
+    far = np.argsort(np.linalg.norm(points - points[after[3, 0]], axis=1))[-1]
+    jumped[3] = [far, after[3, 1] if far != after[3, 1] else after[3, 0]]
+    jump_net = network_from_pairs(points, [jumped], activation, scales, readout)
+    jump_map = map_network(jump_net, context, options, warm=WarmStart(local_map, local_net))
+    assert_array_equal(jump_map.pairs[0], jumped)
+    assert jump_map.params["relocated"][0] >= 1                         # found by the full search

@@ -264,16 +264,19 @@ TRACK_METHOD = DEFAULT_METHOD
 
 
 def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, y=None, seed: int = 0, path=None,
-          warm_start: bool = True, settle_angle: float = 0.02, warm_margin: float = 1e-3, device="auto",
+          warm_start: bool = True, settle_angle: float = 0.02, warm_margin: float = 1e-3,
+          warm_relocate: float = 0.02, device="auto",
           progress: bool = True, **map_options) -> Trajectory:
     """Map every checkpoint of a training run to pairs of data points (:func:`~dualmap.to_pairs`).
 
     The data are prepared once (:class:`~dualmap.maps.DataContext`: validation, fingerprint, evaluation rows,
     Gram matrices and neighbour lists per layer representation) and shared by every checkpoint's map. With
-    ``warm_start``, each map is seeded by the previous one (:class:`~dualmap.maps.WarmStart`): the previous
-    atoms join every neuron's candidates and start its search, they do not replace it; only a neuron whose
+    ``warm_start``, each map is seeded by the previous one (:class:`~dualmap.maps.WarmStart`): a neuron whose
     activations turned by at most ``settle_angle`` and whose previous atoms still reproduce it as well
-    (within ``warm_margin`` in neuron R²) keeps them without a search.
+    (within ``warm_margin`` in neuron R²) keeps them without a search; every other neuron searches near its
+    previous atoms (them and their neighbour moves), and gets the full search of a cold map only where the
+    best atoms nearby leave more of it unexplained than its previous atoms did, by a factor above
+    ``1 + warm_relocate``.
 
     Parameters
     ----------
@@ -296,8 +299,8 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, 
         already mapped are kept and tracking resumes after them.
     warm_start : bool, default=True
         Seed every checkpoint's map with the previous checkpoint's.
-    settle_angle, warm_margin : float
-        See :class:`~dualmap.maps.WarmStart`.
+    settle_angle, warm_margin, warm_relocate : float
+        See :class:`~dualmap.maps.WarmStart` (``settle_angle``, ``margin``, ``relocate``).
     device : {"auto", "cpu", "cuda"}
     progress : bool
         Progress bar over the checkpoints.
@@ -331,7 +334,7 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, 
     y_kept = None if y is None else np.asarray(y)
     params = dict(map_options, atoms=atoms, seed=seed, warm_start=warm_start)
     if warm_start:
-        params.update(settle_angle=settle_angle, warm_margin=warm_margin)
+        params.update(settle_angle=settle_angle, warm_margin=warm_margin, warm_relocate=warm_relocate)
     density = swim_point_density(X, _density_targets(y, task, classes, checkpoints[-1][1], X), seed=seed)
 
     trajectory = Trajectory(steps=steps[:0], pairs=[], scales=[], correlations=[], match_scores=[], contributions=[],
@@ -351,7 +354,7 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, 
             warm = None
             if warm_start and trajectory.pairs:
                 warm = WarmStart(trajectory.previous_map(), checkpoints[t - 1][1], settle_angle=settle_angle,
-                                 margin=warm_margin)
+                                 margin=warm_margin, relocate=warm_relocate)
             started = time.perf_counter()
             pair_map = map_network(network, context, options, warm=warm)
             seconds = time.perf_counter() - started

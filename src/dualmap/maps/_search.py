@@ -59,15 +59,19 @@ def best_direction_partners(Z: torch.Tensor, anchors: torch.Tensor, directions: 
     anchor_points = Z[flat]                                           # (Q, d)
     anchor_along = (anchor_points * directions[neuron]).sum(dim=1)    # ⟨z_a, u⟩
     anchor_squared = (anchor_points * anchor_points).sum(dim=1)
+    squared_norms = (Z * Z).sum(dim=1)
     tolerance2 = coincidence_tolerance(Z) ** 2
     best_value = torch.full((len(flat), k), -torch.inf, dtype=Z.dtype, device=Z.device)
     best_index = torch.zeros((len(flat), k), dtype=torch.int64, device=Z.device)
     for start in range(0, Z.shape[0], chunk_size):
         block = Z[start:start + chunk_size]
-        along = (block @ directions.T)[:, neuron] - anchor_along            # (n_c, Q)
-        squared = (block * block).sum(dim=1, keepdim=True) + anchor_squared - 2.0 * block @ anchor_points.T
-        cosine = along / squared.clamp_min(tolerance2).sqrt()
-        cosine = torch.where(squared > tolerance2, cosine, -torch.inf).T   # (Q, n_c)
+        # (Q, n_c) blocks updated in place: ‖z − z_a‖², then the cosine; two temporaries per chunk
+        squared = anchor_points @ block.T
+        squared.mul_(-2.0).add_(squared_norms[start:start + chunk_size][None, :]).add_(anchor_squared[:, None])
+        coincide = squared <= tolerance2
+        cosine = (directions @ block.T)[neuron]                             # ⟨z, u⟩
+        cosine.sub_(anchor_along[:, None]).mul_(squared.clamp_(min=tolerance2).rsqrt_())
+        cosine.masked_fill_(coincide, -torch.inf)
         chunk_value, chunk_position = torch.topk(cosine, min(k, len(block)), dim=1)
         values = torch.cat([best_value, chunk_value], dim=1)
         indices = torch.cat([best_index, chunk_position + start], dim=1)

@@ -77,7 +77,7 @@ def candidate_pairs(Z: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, ac
         pools.append(torch.stack([first, partners], dim=-1).reshape(width, -1, 2))
     else:
         step = s1 * weight / norm_sq[:, None]                                              # ideal Δ
-        for level, sign in ((-s2, 1.0), (s1 - s2, -1.0)):                                  # anchor = first / second point
+        for level, sign in ((-s2, 1.0), (s1 - s2, -1.0)):                       # anchor = first / second point
             anchors = level_set_anchors(pre, level, n_anchors)
             queries = Z[anchors] + sign * step[:, None, :]                                 # (width, m, d)
             partners = nearest_points(Z, queries.reshape(-1, Z.shape[1]), n_partners).to(Z.device)

@@ -83,7 +83,8 @@ _FEATURE_BYTES = 1 << 30
 def check_network(mlp) -> list[str]:
     """The hidden activations of ``mlp``; a clear error for anything a forward map cannot read."""
     if not isinstance(mlp, MLP):
-        raise TypeError(f"to_pairs expects a dualmap MLP (use dm.MLP.from_torch for torch models); got {type(mlp).__name__}")
+        raise TypeError("to_pairs expects a dualmap MLP (use dm.MLP.from_torch for torch models); "
+                        f"got {type(mlp).__name__}")
     if mlp.n_hidden_layers < 1:
         raise ValueError("the network has no hidden layer to map")
     hidden = mlp.activations[:-1]
@@ -203,9 +204,11 @@ def map_network(mlp: MLP, context: DataContext, options: SearchOptions, *, warm:
                 previous_in = previous
             if select is not None:
                 atoms, steep, match = select(problem, context), None, None
+            elif options.method == "downstream" and warm is not None:
+                atoms, steep, match = _downstream_warm(problem, context, options, warm_atoms, warm_steepness,
+                                                       settled, warm, warm_residuals)
             elif options.method == "downstream":
-                atoms, steep, match = _downstream(problem, context, options, warm_atoms, warm_steepness, settled,
-                                                  warm, warm_residuals)
+                atoms, steep, match = _downstream(problem, context, options, None, None, None, None)
             else:
                 atoms, match = _single(problem, context, options, warm_atoms, settled, warm)
                 steep = None
@@ -221,7 +224,7 @@ def map_network(mlp: MLP, context: DataContext, options: SearchOptions, *, warm:
     params = options.params()
     if warm is not None:
         params.update(warm_start=True, settle_angle=warm.settle_angle, warm_margin=warm.margin,
-                      settled=result.settled)
+                      warm_relocate=warm.relocate, settled=result.settled, relocated=result.relocated)
     return PairMap(pairs=[a[:, 0] for a in result.atoms], scales=result.scales, scores=result.scores,
                    activations=list(hidden), method=options.method, params=params,
                    x_fingerprint=context.fingerprint, teacher_readout=teacher, seconds=time.perf_counter() - started,
@@ -270,7 +273,8 @@ class _Layers:
     """What the layers of one map accumulate."""
 
     def __init__(self):
-        self.atoms, self.coefficients, self.steepness, self.scales, self.scores, self.settled = [], [], [], [], [], []
+        self.atoms, self.coefficients, self.steepness, self.scales, self.scores = [], [], [], [], []
+        self.settled, self.relocated = [], []
 
     def add(self, layer_map: dict) -> None:
         self.atoms.append(layer_map["atoms"])
@@ -279,6 +283,7 @@ class _Layers:
         self.scales.append(layer_map["scales"])
         self.scores.append(layer_map["scores"])
         self.settled.append(layer_map["settled"])
+        self.relocated.append(layer_map["relocated"])
 
 
 class _LayerProblem:
@@ -289,7 +294,8 @@ class _LayerProblem:
         self.weight, self.bias = weight, bias                 # in the rebuilt representation
         self.trained = trained                                # (n, width): the trained activations (targets)
         self.downstream, self.next_bias = downstream, next_bias
-        self.settled = None
+        self.settled = None           # warm starts: neurons that kept their atoms without a search
+        self.relocated = None         # warm starts: neurons that needed the full search
 
     @property
     def Z(self) -> torch.Tensor:
@@ -316,11 +322,47 @@ def _settled(problem, context, warm, warm_atoms, warm_steepness, previous) -> to
     turned = column_cosine(problem.trained[rows], previous[rows])
     residual = _atom_residuals(problem.Z, problem.Z[rows], warm_atoms, problem.activation,
                                context.gram(problem.representation, 0), problem.target(rows), warm_steepness)
+    r2_now = _neuron_r2(residual, problem.target(rows))
+    return (turned >= math.cos(warm.settle_angle)) & (r2_now >= _r2_before(problem, context, warm) - warm.margin), \
+        residual
+
+
+def _neuron_r2(residual: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``1 − ‖r_j‖²/‖h_j‖²`` per neuron (centred vectors on the evaluation rows)."""
+    return 1.0 - (residual * residual).sum(dim=1) / (target * target).sum(dim=1).clamp_min(1e-300)
+
+
+def _r2_before(problem, context, warm) -> torch.Tensor:
+    """The neuron R² of the warm map's atoms when they were chosen (the previous checkpoint)."""
+    return torch.as_tensor(warm.pair_map.scores[problem.layer].get("neuron_r2", np.zeros(problem.width)),
+                           device=context.device, dtype=torch.float64)
+
+
+def _downstream_warm(problem, context, options, warm_atoms, warm_steepness, settled, warm, warm_residuals):
+    """A warm map of one layer: search near the previous atoms first, everywhere only where that fails.
+
+    1. Every neuron that is not settled searches *locally*: its pool is its previous atoms and their neighbour
+       moves (either point moved to one of its nearest data points), and the descent on what the next layer
+       receives runs over all of them at once (settled neurons count through their fixed residuals).
+    2. A neuron whose best local atoms leave more of it unexplained than its previous atoms did when they were
+       chosen, by a factor above ``1 + warm.relocate`` (``1 − R²`` of the neuron), has left its neighbourhood: it
+       gets the full search of a cold map, with every other neuron held at its step-1 atoms. A neuron its
+       previous atoms reproduced exactly is searched fully unless a nearby pair reproduces it exactly again.
+
+    Training moves most neurons a little between checkpoints, so step 1 follows them at a fraction of a cold
+    map's cost; a pair that jumps (a planted change, a neuron that turned) is found again by step 2."""
+    rows = context.eval_rows
+    atoms, steep, _ = _downstream(problem, context, options, warm_atoms, warm_steepness, settled, warm,
+                                  warm_residuals, local=True)
     target = problem.target(rows)
-    r2_now = 1.0 - (residual * residual).sum(dim=1) / (target * target).sum(dim=1).clamp_min(1e-300)
-    r2_before = torch.as_tensor(warm.pair_map.scores[problem.layer].get("neuron_r2", np.zeros(problem.width)),
-                                device=context.device, dtype=torch.float64)
-    return (turned >= math.cos(warm.settle_angle)) & (r2_now >= r2_before - warm.margin), residual
+    residuals = _atom_residuals(problem.Z, problem.Z[rows], atoms, problem.activation,
+                                context.gram(problem.representation, 0), target, steep)
+    unexplained_before = 1.0 - _r2_before(problem, context, warm)
+    lost = ~settled & (1.0 - _neuron_r2(residuals, target) > (1.0 + warm.relocate) * unexplained_before)
+    problem.relocated = lost
+    if bool(lost.any()):
+        atoms, steep, _ = _downstream(problem, context, options, atoms, steep, ~lost, warm, residuals)
+    return atoms, steep, None
 
 
 def _atom_residuals(Z, Z_eval, atoms, activation, gram, target, steepness=None) -> torch.Tensor:
@@ -341,11 +383,13 @@ def _centred(features: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------- "downstream"
-def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, warm, warm_residuals=None):
+def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, warm, warm_residuals=None, *,
+                local=False):
     """k atoms per neuron: greedy on the neuron, coordinate descent on what the next layer receives, local search.
 
     Settled neurons (warm starts) keep their atoms; they take part in the descent's objective only through
-    their fixed residuals ``warm_residuals``, and nothing is searched for them."""
+    their fixed residuals ``warm_residuals``, and nothing is searched for them. ``local``: every neuron's pool
+    is its warm atoms and their neighbour moves (no geometric or random candidates, no further rounds)."""
     Z, rows, activation = problem.Z, context.eval_rows, problem.activation
     k, device = options.atoms, context.device
     representation = problem.representation
@@ -367,10 +411,15 @@ def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, 
         offset = problem.downstream[:, settled] @ warm_residuals[settled]
     warm_active = None if warm_atoms is None else warm_atoms[active]
 
-    pre = torch.addmm(problem.bias[active], Z, weight.T)
-    pools = [candidate_pairs(Z_search, pre.to(Z_search.dtype), weight.to(Z_search.dtype), activation,
-                             options.n_anchors, options.n_partners)]
-    if options.n_random:
+    n_local = min(options.n_neighbors, 8)
+    if local:
+        moves = neighbour_moves(Z_search, representation.neighbors, warm_active)
+        pools = [moves.reshape(width, k, 2, -1, 2)[:, :, :, :n_local].reshape(width, -1, 2)]
+    else:
+        pre = torch.addmm(problem.bias[active], Z, weight.T)
+        pools = [candidate_pairs(Z_search, pre.to(Z_search.dtype), weight.to(Z_search.dtype), activation,
+                                 options.n_anchors, options.n_partners)]
+    if options.n_random and not local:
         rng = np.random.default_rng([options.seed, problem.layer])
         first = rng.integers(0, len(Z), size=(problem.width, options.n_random))
         second = (first + rng.integers(1, len(Z), size=first.shape)) % len(Z)
@@ -428,8 +477,8 @@ def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, 
         keep_warm = warm_loss <= (greedy_residual * greedy_residual).sum(dim=1) / scale + warm.margin
         choice = torch.where(keep_warm[:, None], warm_choice, choice)
     tolerance = 1e-9 if warm is None else warm.margin / problem.width
-    n_local = min(options.n_neighbors, 8)
-    for round_ in range(options.refine_rounds + 1):
+    rounds = 0 if local else options.refine_rounds       # a local pool already holds the neighbour moves
+    for round_ in range(rounds + 1):
         if round_ > 0:   # local moves of the current atoms, next to the current atoms and the best of the list
             current = _gather(lists, choice)
             moves = neighbour_moves(Z_search, representation.neighbors, current)
@@ -550,4 +599,5 @@ def _finish(problem, atoms, steep, match, context, options) -> dict:
     return {"atoms": to_numpy(atoms).astype(np.int64), "coefficients": to_numpy(coefficients),
             "coefficients_tensor": coefficients, "steepness": None if steep is None else to_numpy(steep),
             "scales": to_numpy(scale), "scores": {name: to_numpy(value) for name, value in scores.items()},
-            "features": features, "settled": 0 if problem.settled is None else int(problem.settled.sum())}
+            "features": features, "settled": 0 if problem.settled is None else int(problem.settled.sum()),
+            "relocated": int(problem.relocated.sum()) if problem.relocated is not None else 0}
