@@ -291,3 +291,34 @@ def test_validate_end_to_end_small(tmp_path):
     assert sorted(p.name for p in paths) == ["attribution_lds.png", "attribution_mislabel.png",
                                              "attribution_removal.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+
+
+def test_validate_ranks_by_magnitude_by_default_and_by_the_signed_score_on_request(monkeypatch):
+    """The removal ranking is ``mean_j |s(j, i)|`` over the query points unless ``rank="signed"`` (the mean of
+    ``s(j, i)``); the held-out points never enter it. Magnitude is the default (docs/findings/attribution.md,
+    "Held-out query points": the signed ranking does not carry over to held-out points)."""
+    import inspect
+
+    from dualmap.attribution import protocols, scores
+
+    assert inspect.signature(validate).parameters["rank"].default == "magnitude"
+    X, y = _blobs(40, 3)
+    Xq, yq = _blobs(20, 3, seed=2)
+    ds = dm.Dataset(X_train=X, y_train=y, X_test=Xq, y_test=yq, task="classification", name="blobs", n_classes=3)
+    S = np.random.default_rng(3).normal(size=(20, 40))
+
+    def fake_scores(run, X, y, *, X_test=None, y_test=None, return_seconds=False, **options):
+        return (S, 0.0) if return_seconds else S
+
+    captured = {}
+    monkeypatch.setattr(scores, "point_scores", fake_scores)
+    monkeypatch.setattr(protocols, "remove_and_retrain", lambda data, n, ranked, **kw: captured.update(ranked) or [])
+    monkeypatch.setattr(protocols, "summarize_removal", lambda rows: [])
+    for rank in (None, "signed"):
+        options = {} if rank is None else {"rank": rank}
+        result = validate(ds, widths=(4,), epochs=1, batch_size=20, checkpoints=2, methods={"map": {"method": "map"}},
+                          protocols=("removal",), query_fraction=0.5, **options)
+        query = np.asarray(result.setting["query_indices"])
+        expected = S[query].mean(axis=0) if rank == "signed" else np.abs(S[query]).mean(axis=0)
+        assert result.setting["rank"] == (rank or "magnitude")
+        np.testing.assert_allclose(captured["map"], expected)

@@ -26,6 +26,8 @@ def test_attribution_is_off_by_default_with_small_defaults():
     assert section.methods == ["map", "tracin"] and section.protocols == ["removal", "lds", "mislabel"]
     assert section.fractions == [0.05, 0.1, 0.2] and len(section.seeds) == 5 and section.n_subsets == 50
     assert 0 < section.query_fraction < 1
+    assert section.rank == "magnitude"          # the ranking that holds on held-out points (findings)
+    assert validate_config({"attribution": {"rank": "signed"}}).attribution.rank == "signed"
     from dualmap.study.pipeline import attribution_runs
 
     runs, _ = attribution_runs(section)

@@ -311,7 +311,7 @@ class AttributionSection(_Section):
                              description="remove-and-retrain: retraining seeds (one initialisation each)")
     n_subsets: int = Field(default=50, ge=3, description="LDS: random half subsets, each retrained once")
     flip: float = Field(default=0.1, gt=0, lt=1, description="mislabel detection: fraction of labels flipped")
-    rank: _AttributionRank = "signed"
+    rank: _AttributionRank = "magnitude"
     query_fraction: float = Field(default=0.5, gt=0, lt=1,
                                   description="share of the test split that ranks points for removal (the query "
                                               "set); the rest judges the retrained models and the LDS")
