@@ -22,7 +22,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "dualmap"
 #: The layers, lowest first (docs/architecture.md, "Layers"). A unit may import units of lower layers.
 LAYERS = [
     {"_version"},
-    {"_backend", "_validation", "_io", "_progress", "_threads", "_parallel", "_neighbours", "_sklearn_compat", "data"},
+    {"_backend", "_validation", "_scoring", "_io", "_progress", "_threads", "_parallel", "_neighbours",
+     "_sklearn_compat", "data"},
     {"network"},
     {"swim"},
     {"train"},

@@ -16,8 +16,12 @@ __all__ = [
     "HIDDEN_ACTIVATIONS",
     "check_activation",
     "check_data",
+    "check_int",
     "check_layer_widths",
     "check_targets",
+    "class_indices",
+    "infer_task",
+    "one_hot",
 ]
 
 #: Activations a dense layer of an :class:`~dualmap.MLP` may have.
@@ -87,3 +91,34 @@ def check_layer_widths(layer_widths, *, name="layer_widths") -> tuple[int, ...]:
         if not isinstance(width, Integral) or isinstance(width, bool) or width < 1:
             raise ValueError(f"{name} must be positive ints; got {layer_widths!r}")
     return tuple(int(w) for w in widths)
+
+
+def check_int(value, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int if it is an integer (not a bool) ``>= minimum``, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def infer_task(y) -> str:
+    """``"classification"`` for labels (ints, bools, strings, objects), ``"regression"`` for real targets."""
+    return "classification" if np.asarray(y).dtype.kind in "iubUSO" else "regression"
+
+
+def class_indices(labels, classes, *, name="y", unknown="not among the classes") -> np.ndarray:
+    """The position of every label in ``classes`` (int64); a label not in ``classes`` raises
+    ``"{name} holds labels {unknown}: ..."``."""
+    index = {label: k for k, label in enumerate(np.asarray(classes).tolist())}
+    values = np.asarray(labels).tolist()
+    missing = set(values) - set(index)
+    if missing:
+        raise ValueError(f"{name} holds labels {unknown}: {sorted(missing)[:5]}")
+    return np.array([index[v] for v in values], dtype=np.int64)
+
+
+def one_hot(labels, classes=None) -> np.ndarray:
+    """Float64 one-hot codes ``(n, n_classes)`` of 1-D ``labels``; ``classes`` default to the sorted distinct
+    labels (a label not in ``classes`` gets a row of zeros)."""
+    labels = np.asarray(labels)
+    classes = np.unique(labels) if classes is None else np.asarray(classes)
+    return (labels[:, None] == classes[None, :]).astype(np.float64)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import class_indices, one_hot
 from .network import MLP
 from .swim.sampler import sample_network
 
@@ -192,10 +193,8 @@ def evaluate_map(pair_map, mlp: MLP, X, X_test, *, labels=None, labels_test=None
     if labels is not None:
         if task == "classification":
             classes = np.unique(labels)
-            one_hot = (np.asarray(labels)[:, None] == classes[None, :]).astype(np.float64)
-            own = pair_map.to_mlp(X, one_hot, readout="refit", alpha=alpha)
-            encode = {c: i for i, c in enumerate(classes.tolist())}
-            test_index = np.array([encode[v] for v in np.asarray(labels_test).tolist()])
+            own = pair_map.to_mlp(X, one_hot(labels, classes), readout="refit", alpha=alpha)
+            test_index = class_indices(labels_test, classes, name="labels_test", unknown="not in labels")
             result["labels_score_map"] = accuracy(own.predict(X_test), test_index)
             result["labels_score_trained"] = accuracy(teacher_test, test_index)
         else:

@@ -17,7 +17,8 @@ from torch import nn
 from ._backend import as_tensor, resolve_device, resolve_dtype
 from ._io import CorruptFileError, load_archive, save_archive
 from ._progress import progress_bar
-from ._validation import check_activation, check_data, check_layer_widths
+from ._scoring import task_loss, task_metric
+from ._validation import check_activation, check_data, check_int, check_layer_widths, class_indices, infer_task
 from .network import MLP
 from .swim.finetune import WARMUP_FRACTION, layer_lr_factors, rebalance_relu, resolve_finetune
 from .swim.start import SAMPLED_INITS, sampled_start
@@ -168,11 +169,6 @@ def encode_targets(y, task: str):
     return (y[:, None] if y.ndim == 1 else y), None
 
 
-def _infer_task(y) -> str:
-    kind = np.asarray(y).dtype.kind
-    return "classification" if kind in "iubUSO" else "regression"
-
-
 def _initialise(module: nn.Sequential, init: str, generator: torch.Generator):
     for layer in module:
         if isinstance(layer, nn.Linear):
@@ -210,14 +206,6 @@ def _in_place(model) -> bool:
 def _snapshot(module) -> MLP:
     """The network a module computes now, as an MLP (a copy of its parameters)."""
     return module.to_mlp() if _in_place(module) else MLP.from_torch(module)
-
-
-def _metric(outputs: torch.Tensor, targets: torch.Tensor, task: str) -> float:
-    if task == "classification":
-        return float((outputs.argmax(dim=1) == targets).double().mean())
-    residual = ((outputs - targets) ** 2).sum()
-    total = ((targets - targets.mean(dim=0)) ** 2).sum()
-    return float(1.0 - residual / total) if total > 0 else float("nan")
 
 
 def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1e-3, epochs=100, batch_size=128,
@@ -286,15 +274,14 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
         raise ValueError(f"unknown init {init!r}; supported: {list(INITS)}")
     if task not in ("auto", "classification", "regression"):
         raise ValueError(f"task must be 'auto', 'classification' or 'regression'; got {task!r}")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
+    check_int(epochs, "epochs")
+    check_int(batch_size, "batch_size")
     if not lr > 0:
         raise ValueError(f"lr must be positive; got {lr!r}")
     X = check_data(X, min_samples=2)
     if len(y) != len(X):
         raise ValueError(f"y has {len(y)} rows but X has {len(X)}; they must match")
-    task = _infer_task(y) if task == "auto" else task
+    task = infer_task(y) if task == "auto" else task
     targets, classes = encode_targets(y, task)
     n_outputs = len(classes) if task == "classification" else targets.shape[1]
 
@@ -365,11 +352,7 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
         if y_eval is None or len(y_eval) != len(X_eval):
             raise ValueError(f"y_{name} must have one row per row of X_{name} ({len(X_eval)})")
         if task == "classification":
-            index = {label: i for i, label in enumerate(classes.tolist())}
-            unknown = set(np.unique(y_eval).tolist()) - set(index)
-            if unknown:
-                raise ValueError(f"y_{name} holds labels not seen in y: {sorted(unknown)[:5]}")
-            eval_targets = torch.as_tensor(np.array([index[v] for v in np.asarray(y_eval).tolist()]),
+            eval_targets = torch.as_tensor(class_indices(y_eval, classes, name=f"y_{name}", unknown="not seen in y"),
                                            device=torch_device)
         else:
             eval_targets = as_tensor(encode_targets(y_eval, task)[0], device=torch_device, dtype=torch_dtype)
@@ -387,7 +370,10 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
             raise TypeError(f"monitor[{name!r}] must be a pair (X, y)") from exc
         evaluations[name] = evaluation_set(name, X_eval, y_eval)
 
-    loss_function = nn.CrossEntropyLoss() if task == "classification" else nn.MSELoss()
+
+    def loss_function(outputs, targets):
+        return task_loss(outputs, targets, task)
+
     linears = [layer for layer in module if isinstance(layer, nn.Linear)] if isinstance(module, nn.Sequential) else []
     if "layer_lr" in schemes:
         factors = layer_lr_factors([layer.weight.detach().cpu().double().numpy() for layer in linears], optimizer)
@@ -440,11 +426,11 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
             history["epoch"].append(epoch + 1)
             history["step"].append(step)
             history["train_loss"].append(float(loss_function(outputs, y_t)))
-            history["train_metric"].append(_metric(outputs, y_t, task))
+            history["train_metric"].append(task_metric(outputs, y_t, task))
             for name, (X_eval, y_eval) in evaluations.items():
                 eval_outputs = module(X_eval)
                 history[f"{name}_loss"].append(float(loss_function(eval_outputs, y_eval)))
-                history[f"{name}_metric"].append(_metric(eval_outputs, y_eval, task))
+                history[f"{name}_metric"].append(task_metric(eval_outputs, y_eval, task))
         if progress:
             bar.set_postfix(loss=f"{history['train_loss'][-1]:.4f}")
         if not np.isfinite(history["train_loss"][-1]):

@@ -86,18 +86,20 @@ def retrain_job(job: dict) -> dict:
 def _test_losses(model, X_test, y_test, task, classes):
     import torch
 
+    from .._scoring import task_loss
+
     outputs = torch.as_tensor(model.predict(X_test), dtype=torch.float64)
     if task == "classification":
         index = {label: k for k, label in enumerate(np.asarray(classes).tolist())}
         # a class missing from a subset has no logit: its test points get the loss of a uniform guess
         known = np.array([label in index for label in np.asarray(y_test).tolist()])
         target = torch.as_tensor([index.get(label, 0) for label in np.asarray(y_test).tolist()])
-        losses = torch.nn.functional.cross_entropy(outputs, target, reduction="none").numpy()
+        losses = task_loss(outputs, target, task, reduction="none").numpy()
         losses[~known] = np.log(len(classes))
         correct = (outputs.argmax(dim=1) == target).numpy() & known
         return losses, float(correct.mean())
     target = torch.as_tensor(np.asarray(y_test, dtype=np.float64).reshape(len(outputs), -1))
-    losses = ((outputs - target) ** 2).mean(dim=1).numpy()
+    losses = task_loss(outputs, target, task, reduction="none").mean(dim=1).numpy()
     total = ((target - target.mean(dim=0)) ** 2).mean(dim=1).sum().item()
     return losses, float(1 - losses.sum() / total) if total > 0 else float("nan")
 

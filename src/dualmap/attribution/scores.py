@@ -40,7 +40,7 @@ import warnings
 import numpy as np
 import torch
 
-from .._validation import check_data
+from .._validation import check_data, check_int, class_indices, infer_task, one_hot
 from ..network import MLP, activation_function
 
 __all__ = ["point_scores", "METHODS", "MAP_VARIANTS", "checkpoint_weights"]
@@ -73,11 +73,7 @@ def _targets(y, task, classes, n, name):
     if task == "classification":
         if y.ndim != 1:
             raise ValueError(f"{name} must be 1-D class labels for a classifier; got shape {y.shape}")
-        index = {label: k for k, label in enumerate(np.asarray(classes).tolist())}
-        unknown = set(np.unique(y).tolist()) - set(index)
-        if unknown:
-            raise ValueError(f"{name} holds labels the network was not trained on: {sorted(unknown)[:5]}")
-        return torch.as_tensor(np.array([index[v] for v in y.tolist()], dtype=np.int64))
+        return torch.as_tensor(class_indices(y, classes, name=name, unknown="the network was not trained on"))
     y = np.asarray(y, dtype=np.float64)
     if not np.all(np.isfinite(y)):
         raise ValueError(f"{name} contains NaN or infinity")
@@ -103,9 +99,7 @@ def checkpoint_weights(steps, lr: float, which) -> np.ndarray:
             raise ValueError(f"checkpoints must be 'last', 'all', a count or a list of indices; got {which!r}")
         chosen = np.arange(T)
     elif isinstance(which, (int, np.integer)) and not isinstance(which, bool):
-        if which < 1:
-            raise ValueError(f"checkpoints as a count must be >= 1; got {which}")
-        chosen = np.arange(max(T - int(which), 0), T)
+        chosen = np.arange(max(T - check_int(which, "checkpoints as a count"), 0), T)
     else:
         chosen = np.unique(np.asarray(which, dtype=np.int64) % T)
     edges = np.concatenate([[steps[chosen[0]]], (steps[chosen[1:]] + steps[chosen[:-1]]) / 2, [steps[chosen[-1]]]])
@@ -348,8 +342,7 @@ def point_scores(run_or_trajectory, X, y, *, X_test=None, y_test=None, method: s
         if fingerprint(X) != trajectory.x_fingerprint:
             raise ValueError("X is not the data the trajectory was mapped on (fingerprint differs)")
         if task is None:
-            kind = np.asarray(y).dtype.kind
-            task = "classification" if kind in "iubUSO" else "regression"
+            task = infer_task(y)
     if task == "classification" and classes is None:
         classes = np.unique(np.asarray(y))
     targets = _targets(y, task, classes, len(X), "y")
@@ -363,7 +356,7 @@ def point_scores(run_or_trajectory, X, y, *, X_test=None, y_test=None, method: s
     elif method == "swim_density":
         from ..dynamics.measures import swim_point_density
 
-        dense = (np.eye(len(classes))[targets.numpy()] if task == "classification" else targets.numpy())
+        dense = one_hot(y, classes) if task == "classification" else targets.numpy()
         density = swim_point_density(X, dense, seed=seed)
         scores = density if self_only else np.broadcast_to(density, shape).copy()
     else:
@@ -423,7 +416,7 @@ def _to_pairs(network, X, map_method, seed):
 def _rebuilt_network(pm, X, y, task):
     """The network the map rebuilds (its pairs' SWIM neurons, ReLU scales), readout refit to the targets."""
     y = np.asarray(y)
-    targets = (np.unique(y)[None, :] == y[:, None]).astype(np.float64) if task == "classification" else y
+    targets = one_hot(y) if task == "classification" else y
     mlp = pm.to_mlp(X, targets)
     # the rebuilt hidden layers are the unit-scale SWIM neurons; put the scales in so φ = the network's neurons
     weights, biases = [w.copy() for w in mlp.weights], [b.copy() for b in mlp.biases]

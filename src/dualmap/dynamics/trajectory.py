@@ -10,7 +10,7 @@ import numpy as np
 
 from .._io import CorruptFileError, load_archive, save_archive
 from .._progress import progress_bar
-from .._validation import check_targets
+from .._validation import check_targets, one_hot
 from ..maps.context import DEFAULT_METHOD, DataContext, SearchOptions, WarmStart
 from ..maps.forward import check_network, map_network
 from ..maps.pairmap import PairMap, network_fingerprint
@@ -254,8 +254,7 @@ def _density_targets(y, task, classes, final: MLP, X):
         return final.predict(X)
     y = check_targets(y, len(X), name="y")
     if task == "classification" or (task is None and y.ndim == 1 and not np.issubdtype(y.dtype, np.floating)):
-        labels = np.unique(y) if classes is None else np.asarray(classes)
-        return (y.reshape(-1, 1) == labels[None, :]).astype(np.float64)
+        return one_hot(y.reshape(-1), classes)
     return np.asarray(y, dtype=np.float64)
 
 

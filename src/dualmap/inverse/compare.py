@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .._progress import progress_bar
+from .._scoring import task_loss, task_metric
+from .._validation import class_indices, infer_task
 from ..data import Dataset, load_dataset
 from ..maps import to_pairs
 from ..train import INITS, encode_targets, train
@@ -306,7 +308,7 @@ def _as_dataset(data, **options) -> Dataset:
     except (TypeError, ValueError) as exc:
         raise TypeError("data must be a data set name, a Dataset, or (X_train, y_train, X_test, y_test)") from exc
     y_train = np.asarray(y_train)
-    task = "regression" if y_train.dtype.kind == "f" else "classification"
+    task = infer_task(y_train)
     return Dataset(np.asarray(X_train, dtype=np.float64), y_train, np.asarray(X_test, dtype=np.float64),
                    np.asarray(y_test), task, "arrays")
 
@@ -314,21 +316,15 @@ def _as_dataset(data, **options) -> Dataset:
 def _evaluate_start(network, ds: Dataset, task: str, X_fit, y_fit) -> dict:
     """Loss and accuracy/R² of the starting network on the training (fit) and test data ("val", by history)."""
     import torch
-    from torch import nn
 
     out = {}
     for split, X, y in (("train", X_fit, y_fit), ("val", ds.X_test, ds.y_test)):
         outputs = torch.from_numpy(network.predict(X))
         if task == "classification":
-            classes = np.unique(ds.y_train)
-            index = {label: i for i, label in enumerate(classes.tolist())}
-            targets = torch.as_tensor([index[v] for v in np.asarray(y).tolist()])
-            out[f"{split}_loss"] = float(nn.functional.cross_entropy(outputs, targets))
-            out[f"{split}_metric"] = float((outputs.argmax(dim=1) == targets).double().mean())
+            targets = torch.as_tensor(class_indices(y, np.unique(ds.y_train), name=f"y ({split})",
+                                                    unknown="not in the training labels"))
         else:
             targets = torch.from_numpy(encode_targets(y, task)[0])
-            out[f"{split}_loss"] = float(nn.functional.mse_loss(outputs, targets))
-            total = float(((targets - targets.mean(dim=0)) ** 2).sum())
-            out[f"{split}_metric"] = (1.0 - float(((outputs - targets) ** 2).sum()) / total if total > 0
-                                      else float("nan"))
+        out[f"{split}_loss"] = float(task_loss(outputs, targets, task))
+        out[f"{split}_metric"] = task_metric(outputs, targets, task)
     return out

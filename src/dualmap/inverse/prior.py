@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .._io import CorruptFileError, load_archive, save_archive
+from .._validation import infer_task, one_hot
 
 __all__ = ["PairPrior", "fit_pair_prior", "pair_features", "FEATURE_NAMES"]
 
@@ -86,8 +87,7 @@ def _targets_2d(targets, task: str) -> np.ndarray:
     targets = np.asarray(targets)
     if task == "classification":
         if targets.ndim == 1:
-            _, codes = np.unique(targets, return_inverse=True)
-            return np.eye(codes.max() + 1)[codes]
+            return one_hot(targets)
         return targets.astype(np.float64)
     return targets.reshape(len(targets), -1).astype(np.float64)
 
@@ -183,7 +183,7 @@ def _guess_task(targets: np.ndarray) -> str:
     if targets.ndim == 2 and targets.shape[1] > 1 and np.all((targets == 0) | (targets == 1)) \
             and np.all(targets.sum(axis=1) == 1):
         return "classification"
-    if targets.ndim == 1 and targets.dtype.kind in "iubUSO":
+    if targets.ndim == 1 and infer_task(targets) == "classification":
         return "classification"
     return "regression"
 
@@ -242,7 +242,7 @@ def fit_pair_prior(pairmaps_or_trajectories, X=None, y=None, *, negatives_per_po
         y_arr = np.asarray(y_i)
         if len(y_arr) != len(X_i):
             raise ValueError(f"y has {len(y_arr)} rows but X has {len(X_i)}")
-        task = "classification" if y_arr.dtype.kind in "iubUSO" else "regression"
+        task = infer_task(y_arr)
         tasks.add(task)
         targets = _targets_2d(y_arr, task)
         context = _context(X_i, targets, task, rng)

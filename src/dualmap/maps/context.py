@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .._backend import as_tensor, resolve_device, resolve_dtype
-from .._validation import check_data
+from .._validation import check_data, check_int
 from ..network import MLP
 from ._scores import eval_gram, point_groups
 from .pairmap import PairMap, fingerprint
@@ -30,13 +30,6 @@ DEFAULT_METHOD = "downstream"
 #: ``"swim"``: every atom a strict SWIM neuron; ``"free"``: tanh atoms take the trained neuron's steepness
 #: (:func:`~dualmap.maps._atoms.steepness_for`) — a relaxation, no longer a SWIM neuron.
 STEEPNESS = ("swim", "free")
-
-
-def _positive_int(name: str, value, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"{name} must be {kind}; got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -103,9 +96,9 @@ class SearchOptions:
         if self.steepness == "free" and self.method != "downstream":
             raise ValueError("steepness='free' needs method='downstream'")
         for name in ("n_anchors", "n_partners", "n_eval", "n_list", "n_neighbors", "max_candidates", "sweeps"):
-            _positive_int(name, getattr(self, name))
+            check_int(getattr(self, name), name)
         for name in ("n_random", "refine_rounds"):
-            _positive_int(name, getattr(self, name), minimum=0)
+            check_int(getattr(self, name), name, minimum=0)
         if not isinstance(self.seed, Integral) or isinstance(self.seed, bool):
             raise ValueError(f"seed must be an int; got {self.seed!r}")
         if not isinstance(self.ratio, Real):

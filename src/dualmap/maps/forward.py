@@ -47,6 +47,7 @@ import torch
 
 from .._backend import as_tensor, to_numpy
 from .._progress import progress_bar
+from .._validation import check_activation
 from ..network import MLP, activation_function
 from ..swim.construction import swim_neurons
 from ._atoms import (
@@ -88,11 +89,8 @@ def check_network(mlp) -> list[str]:
     if mlp.n_hidden_layers < 1:
         raise ValueError("the network has no hidden layer to map")
     hidden = mlp.activations[:-1]
-    for index, activation in enumerate(hidden):
-        if activation not in ("relu", "tanh"):
-            raise ValueError(
-                f"hidden layer {index} has activation {activation!r}; a SWIM neuron exists only for 'relu' and 'tanh'"
-            )
+    for index, activation in enumerate(hidden):   # a SWIM neuron exists only for these
+        check_activation(activation, name=f"hidden layer {index} activation")
     return hidden
 
 

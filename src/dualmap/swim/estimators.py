@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
-from .._validation import HIDDEN_ACTIVATIONS, check_layer_widths
+from .._validation import HIDDEN_ACTIVATIONS, check_layer_widths, one_hot
 from .density import SAMPLERS
 from .readout import fit_temperature
 from .sampler import sample_network
@@ -148,8 +148,7 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
             raise ValueError(
                 f"SWIMClassifier needs at least 2 classes; y has 1 class ({self.classes_[0]!r})"
             )
-        one_hot = np.eye(len(self.classes_))[encoded]
-        features = self._sample(X, one_hot)
+        features = self._sample(X, one_hot(encoded, np.arange(len(self.classes_))))
         self.temperature_ = self._fit_temperature(features, encoded)
         return self
 

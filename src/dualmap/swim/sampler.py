@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .._backend import as_tensor, resolve_device, resolve_dtype, to_numpy
-from .._validation import check_activation, check_data, check_layer_widths, check_targets
+from .._validation import check_activation, check_data, check_int, check_layer_widths, check_targets
 from ..network import MLP, activation_function
 from .construction import swim_neurons
 from .density import SAMPLERS, sample_pairs
@@ -127,8 +127,7 @@ def sample_network(X, targets, layer_widths=(512,), activation="tanh", *, sample
     widths = check_layer_widths(layer_widths)
     check_activation(activation)
     _check_sampler(sampler)
-    if not isinstance(candidates_per_point, (int, np.integer)) or candidates_per_point < 1:
-        raise ValueError(f"candidates_per_point must be a positive int; got {candidates_per_point!r}")
+    check_int(candidates_per_point, "candidates_per_point")
     if not np.any(np.ptp(X, axis=0) > 0):
         raise ValueError(f"X has {X.shape[0]} rows but they are all the same point; "
                          f"SWIM needs at least 2 distinct points")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._validation import one_hot
 from ..network import MLP
 from .readout import fit_ridge, fit_temperature
 from .sampler import SampledNetwork, sample_network
@@ -47,8 +48,7 @@ def sampled_start(X, targets, task: str, widths, activation: str, sampler: str, 
     if readout not in ("gcv", "strong"):
         raise ValueError(f"readout must be 'gcv' or 'strong'; got {readout!r}")
     if task == "classification":
-        n_classes = int(targets.max()) + 1
-        codes = np.eye(n_classes)[targets]
+        codes = one_hot(targets, np.arange(int(targets.max()) + 1))
     else:
         codes = np.asarray(targets, dtype=np.float64)
     sampled = sample_network(X, codes, widths, activation, sampler=sampler, random_state=seed, dtype="float64")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from ..._validation import check_int
 from ..config import ConfigError, StudyConfig, apply_overrides, config_hash, parse_yaml, validate_config
 
 __all__ = ["GRID_KEYS", "SHORTHAND", "SweepRun", "expand_grid", "grid_id"]
@@ -89,9 +90,10 @@ def _check_axes(axes) -> dict:
 
 
 def _positive_int(key: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key}: every value must be an int >= 1 (got {value!r})")
-    return value
+    try:
+        return check_int(value, f"{key}: every value")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _overrides(values: dict, base: StudyConfig) -> dict:

@@ -13,6 +13,7 @@ from typing import Callable
 
 from ..._io import write_text_atomic
 from ..._parallel import Backend, start_backend
+from ..._validation import check_int
 from ..config import ConfigError
 from ..folder import FolderError, claim, hold_lock, read_marker, write_marker
 from .grid import SweepRun, expand_grid, grid_id
@@ -117,8 +118,7 @@ def run_sweep(grid, out, *, scheduler: str | None = None, workers: int = 2, runn
         ``merge``), or another sweep is running in it.
     """
     started = time.perf_counter()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1; got {workers!r}")
+    check_int(workers, "workers")
     if scheduler is not None and not isinstance(scheduler, str):
         raise TypeError(f"scheduler must be None, a dask scheduler address, 'processes' or 'synchronous'; "
                         f"got {type(scheduler).__name__}")
