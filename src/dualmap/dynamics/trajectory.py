@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from .._backend import as_tensor, to_numpy
 from .._io import CorruptFileError, load_archive, save_archive
 from .._progress import progress_bar
 from .._validation import check_targets, one_hot
@@ -357,7 +359,7 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, 
             started = time.perf_counter()
             pair_map = map_network(network, context, options, warm=warm)
             seconds = time.perf_counter() - started
-            teacher = network.predict(X)
+            teacher = _outputs(network, X)
             converted = pair_map.to_mlp(X, teacher)
             rebuilt = pair_map.to_mlp(X, readout="trained")
             drift = neuron_drift(checkpoints[t - 1][1], network) if t > 0 else None
@@ -373,13 +375,20 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, 
             trajectory.network_fingerprints.append(pair_map.network_fingerprint)
             if drift is not None:
                 trajectory.drift = np.vstack([trajectory.drift, drift[None, :]])
-            trajectory.output_r2 = np.append(trajectory.output_r2, _safe_r2(converted.predict(X), teacher))
-            trajectory.r2_through = np.append(trajectory.r2_through, _safe_r2(rebuilt.predict(X), teacher))
+            trajectory.output_r2 = np.append(trajectory.output_r2, _safe_r2(_outputs(converted, X), teacher))
+            trajectory.r2_through = np.append(trajectory.r2_through, _safe_r2(_outputs(rebuilt, X), teacher))
             trajectory.map_seconds = np.append(trajectory.map_seconds, seconds)
             if path is not None:
                 trajectory.save(path)
             bar.update(1)
     return trajectory
+
+
+def _outputs(network: MLP, X: np.ndarray) -> np.ndarray:
+    """``network.predict(X)`` for the ``X`` that :func:`track` validated once (no check per call): the same
+    float computation, on the CPU in the precision of the network's parameters."""
+    dtype = torch.from_numpy(network.weights[0][:0]).dtype
+    return to_numpy(network.forward(as_tensor(X, device=torch.device("cpu"), dtype=dtype)))
 
 
 def _safe_r2(outputs, reference) -> float:

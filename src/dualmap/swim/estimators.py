@@ -17,7 +17,7 @@ from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._validation import HIDDEN_ACTIVATIONS, check_layer_widths, one_hot
 from .density import SAMPLERS
 from .readout import fit_temperature
-from .sampler import sample_network
+from .sampler import _sample_validated
 
 __all__ = ["SWIMClassifier", "SWIMRegressor"]
 
@@ -92,7 +92,8 @@ class _SWIMBase(BaseEstimator):
     def _sample(self, X, targets):
         widths = check_layer_widths(self.layer_widths)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        sampled = sample_network(
+        # fit validated X and y (validate_data) and the parameters (_parameter_constraints): trust them here
+        sampled = _sample_validated(
             X, targets, widths, self.activation, sampler=self.sampler, alpha=self.alpha,
             random_state=np.random.default_rng(seed), device=self.device, dtype=self.dtype,
             candidates_per_point=self.candidates_per_point, keep_features=isinstance(self, ClassifierMixin),

@@ -123,11 +123,19 @@ def sample_network(X, targets, layer_widths=(512,), activation="tanh", *, sample
     """
     X = check_data(X, min_samples=2)
     targets = check_targets(targets, X.shape[0], name="targets")
-    targets2d = targets.reshape(len(targets), -1)
     widths = check_layer_widths(layer_widths)
     check_activation(activation)
     _check_sampler(sampler)
     check_int(candidates_per_point, "candidates_per_point")
+    return _sample_validated(X, targets.reshape(len(targets), -1), widths, activation, sampler=sampler, alpha=alpha,
+                             random_state=random_state, device=device, dtype=dtype,
+                             candidates_per_point=candidates_per_point, keep_features=keep_features)
+
+
+def _sample_validated(X, targets2d, widths, activation, *, sampler, alpha, random_state, device, dtype,
+                      candidates_per_point, keep_features) -> SampledNetwork:
+    """:func:`sample_network` on arguments its caller has validated (``X`` finite, 2-D, at least 2 rows;
+    ``targets2d`` finite ``(n, k)``; ``widths`` a tuple of positive ints; the other options checked)."""
     if not np.any(np.ptp(X, axis=0) > 0):
         raise ValueError(f"X has {X.shape[0]} rows but they are all the same point; "
                          f"SWIM needs at least 2 distinct points")
