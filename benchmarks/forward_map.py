@@ -217,7 +217,8 @@ def quality_table(rows) -> str:
 
 # --------------------------------------------------------------------------- thesis
 def thesis(seeds) -> list[dict]:
-    """log2d: train on 500 points, convert with 500 others, test on 200 (research/conversion.md §2)."""
+    """log2d: train on 500 points, convert with 500 others, test on 200 (the 2023 thesis's protocol for its
+    pair search, method ``thesis``: docs/maths.md §5.4)."""
     rows = []
     for seed in seeds:
         ds = dm.load_dataset("log2d", n_samples=1600, standardize=False, seed=seed, test_size=0.125)

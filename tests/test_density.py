@@ -36,7 +36,7 @@ def test_classification_pairs_always_have_different_labels(digits):
 
 
 def test_duplicates_with_conflicting_labels_do_not_collapse_the_layer(rng):
-    # research/swim.md §4.3: the reference clips zero distances and then puts every neuron on such a pair.
+    # docs/maths.md §2: the reference clips zero distances and then puts every neuron on such a pair.
     X = rng.normal(size=(200, 5))
     y = (X[:, 0] > 0).astype(int)
     duplicates = X[:60]

@@ -25,7 +25,8 @@ def test_default_parameters_fit(digits):
 
 
 def test_clone_then_set_params_changes_the_width(digits):
-    # the reference package keeps a bound method of the original object across clone (research/swim.md §4.1)
+    # the reference package keeps a bound method of the original object across clone, so a clone given new
+    # parameters still fitted the original's width
     original = dm.SWIMClassifier(layer_widths=(10,), random_state=0).fit(digits.X_train, digits.y_train)
     cloned = clone(original).set_params(layer_widths=(40,)).fit(digits.X_train, digits.y_train)
     assert cloned.network_.weights[0].shape == (40, 64)

@@ -1,4 +1,4 @@
-"""Every number dualmap reports, in one place (DESIGN.md §3).
+"""Every number dualmap reports, in one place (docs/maths.md §6).
 
 * *output R²* of a network ``g`` against a reference ``f`` on points ``X``:
   :math:`R^2 = 1 - \\sum_{i,k} (g_k(x_i) - f_k(x_i))^2 / \\sum_{i,k} (f_k(x_i) - \\bar f_k)^2`

@@ -1,6 +1,6 @@
 """Candidate pairs for a layer of trained neurons, all neurons batched.
 
-Notation (DESIGN.md §2): a trained neuron has weight ``w`` (d,) and bias ``b`` in the representation
+Notation (docs/maths.md, its opening): a trained neuron has weight ``w`` (d,) and bias ``b`` in the representation
 ``Z`` (n, d) of the data; its pre-activation at ``z`` is ``a(z) = ⟨w, z⟩ + b``. The SWIM neuron of an
 ordered pair ``(z1, z2)`` has pre-activation ``-s2`` at ``z1`` and ``s1 - s2`` at ``z2``.
 """
@@ -82,7 +82,7 @@ def best_direction_partners(Z: torch.Tensor, anchors: torch.Tensor, directions: 
 
 def thesis_candidates(Z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, ratio: float,
                       max_candidates: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The 2023 thesis's pair search (research/conversion.md §1.1), all neurons batched.
+    """The 2023 thesis's pair search (docs/maths.md §5.4, method ``thesis``), all neurons batched.
 
     Stage A: the candidates for ``x1`` are the points with ``|a(x)| ≤ r · max_x |a(x)|`` (plus the point
     of smallest ``|a|``); of these the ``max_candidates`` closest to the hyperplane are kept (a cap the
