@@ -4,7 +4,8 @@ import torch
 from numpy.testing import assert_allclose
 
 import dualmap as dm
-from dualmap.swim import DualmapWarning, draw_candidates, sample_pairs, score_candidates
+from dualmap.swim import DualmapWarning
+from dualmap.swim.density import draw_candidates, sample_pairs, score_candidates
 
 
 def test_candidates_are_ordered_distinct_and_uniform(rng):

@@ -4,7 +4,7 @@ import torch
 from numpy.testing import assert_allclose
 from sklearn.linear_model import Ridge
 
-from dualmap.swim import fit_ridge
+from dualmap.swim.readout import fit_ridge
 
 
 @pytest.mark.parametrize("alpha", [1e-3, 1.0, 50.0])

@@ -7,8 +7,8 @@ from numpy.testing import assert_allclose
 from sklearn.datasets import load_digits
 from sklearn.linear_model import Ridge
 
-from dualmap.swim import fit_ridge, sample_hidden_layers
-from dualmap.swim.readout import _eigh_projected, _fit_ridge_torch, _solve_dual, _solve_primal
+from dualmap.swim.readout import _eigh_projected, _fit_ridge_torch, _solve_dual, _solve_primal, fit_ridge
+from dualmap.swim.sampler import sample_hidden_layers
 
 
 def _solve(form, H, Y, alpha, chunk_size=8192):

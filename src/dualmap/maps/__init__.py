@@ -1,6 +1,9 @@
-"""Forward maps: trained network → pairs of data points (and planted networks to test them)."""
+"""Forward maps: trained network → pairs of data points (and planted networks to test them).
 
-from ._single import candidate_pairs
+The candidate search (``_single.candidate_pairs``) and the data fingerprint (``pairmap.fingerprint``) are
+internals, imported from their modules.
+"""
+
 from .context import (
            DEFAULT_METHOD,
            METHODS,
@@ -14,12 +17,11 @@ from .pairmap import (
            READOUTS,
            SCORE_NAMES,
            PairMap,
-           fingerprint,
            fold_coefficients,
            network_fingerprint,
 )
 from .planted import PlantedNetwork, planted_network, planted_recovery
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "READOUTS", "SCORE_NAMES", "STEEPNESS", "DataContext", "PairMap",
-           "PlantedNetwork", "SearchOptions", "WarmStart", "candidate_pairs", "fingerprint", "fold_coefficients",
+           "PlantedNetwork", "SearchOptions", "WarmStart", "fold_coefficients",
            "map_network", "network_fingerprint", "planted_network", "planted_recovery", "to_pairs"]

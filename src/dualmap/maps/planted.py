@@ -65,6 +65,24 @@ def planted_network(X, widths, activation, *, seed=0, rescale=True, permute=True
     layer's neurons (``permute``) and, for ReLU, a random positive factor ``c ~ logU(0.2, 5)`` per neuron
     (``(w, b, a) → (c·w, c·b, a/c)``, ``rescale``); the network computes the same function throughout.
 
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data the pairs are drawn from (at least 2 rows); its distinct rows are the candidates.
+    widths : int or sequence of int
+        Hidden layer widths; each must not exceed the number of ordered pairs of distinct points.
+    activation : {"relu", "tanh"}
+        Activation of every hidden layer.
+    seed : int, default=0
+        Seed of the pairs, the permutation, the ReLU factors and the readout.
+    rescale : bool, default=True
+        ReLU only: multiply every neuron by a random factor ``c ~ logU(0.2, 5)`` and its outgoing weights by
+        ``1/c``.
+    permute : bool, default=True
+        Shuffle every layer's neurons (and the next layer's inputs with them).
+    n_outputs : int, default=1
+        Width of the random readout ``N(0, 1/width)`` (bias ``N(0, 1)``).
+
     Returns
     -------
     PlantedNetwork

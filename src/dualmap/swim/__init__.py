@@ -1,13 +1,16 @@
-"""SWIM: sampling hidden neurons from pairs of data points (Bolager et al., NeurIPS 2023)."""
+"""SWIM: sampling hidden neurons from pairs of data points (Bolager et al., NeurIPS 2023).
+
+The building blocks the sampler uses (``density.sample_pairs``, ``density.draw_candidates``,
+``density.score_candidates``, ``readout.fit_ridge``, ``sampler.sample_hidden_layers``) are imported from their
+modules; they are not part of this package's interface.
+"""
 
 from .construction import TANH_S2, swim_constants, swim_neurons
-from .density import SAMPLERS, DualmapWarning, draw_candidates, sample_pairs, score_candidates
+from .density import SAMPLERS, DualmapWarning
 from .estimators import SWIMClassifier, SWIMRegressor
-from .readout import RidgeSolution, fit_ridge
-from .sampler import SampledNetwork, sample_hidden_layers, sample_network
+from .sampler import SampledNetwork, sample_network
 
 __all__ = [
-    "SAMPLERS", "TANH_S2", "DualmapWarning", "RidgeSolution", "SWIMClassifier", "SWIMRegressor", "SampledNetwork",
-    "draw_candidates", "fit_ridge", "sample_hidden_layers", "sample_network", "sample_pairs", "score_candidates",
+    "SAMPLERS", "TANH_S2", "DualmapWarning", "SWIMClassifier", "SWIMRegressor", "SampledNetwork", "sample_network",
     "swim_constants", "swim_neurons",
 ]

@@ -141,7 +141,20 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Sample the network on ``(X, y)``; return ``self``."""
+        """Sample the network on ``(X, y)``; return ``self``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs: finite, numeric, at least 2 rows (and at least 2 distinct points).
+        y : array-like of shape (n_samples,)
+            Class labels of any type (ints, strings); at least 2 classes. The readout is fitted to their
+            one-hot codes, in the order of ``classes_``.
+
+        Returns
+        -------
+        self : SWIMClassifier
+        """
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), ensure_min_samples=2)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
@@ -203,7 +216,19 @@ class SWIMRegressor(RegressorMixin, _SWIMBase):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Sample the network on ``(X, y)``; return ``self``."""
+        """Sample the network on ``(X, y)``; return ``self``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs: finite, numeric, at least 2 rows (and at least 2 distinct points).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Real targets; ``predict`` returns the same shape.
+
+        Returns
+        -------
+        self : SWIMRegressor
+        """
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), y_numeric=True, multi_output=True,
                              ensure_min_samples=2)
         self._y_ndim = np.ndim(y)
