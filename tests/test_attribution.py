@@ -262,6 +262,7 @@ def test_summarize_removal_pairs_by_seed():
     assert entry["top_minus_random"] == pytest.approx(0.41)
 
 
+@pytest.mark.slow
 def test_validate_end_to_end_small(tmp_path):
     X, y = _blobs(60, 3)
     Xq, yq = _blobs(20, 3, seed=2)

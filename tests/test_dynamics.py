@@ -229,6 +229,7 @@ def test_track_rejects_bad_input(points, tmp_path):
         dm.Trajectory.load(bad)
 
 
+@pytest.mark.slow
 def test_saved_trajectory_renders_every_figure_without_mapping(points, tmp_path, monkeypatch):
     from PIL import Image
 
@@ -252,6 +253,7 @@ def test_saved_trajectory_renders_every_figure_without_mapping(points, tmp_path,
         assert gif.n_frames == 3
 
 
+@pytest.mark.slow
 def test_image_data_gets_a_grid_of_top_images(tmp_path):
     from dualmap.report import trajectory_figures
 

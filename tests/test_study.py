@@ -42,6 +42,7 @@ def study_folder(tmp_path_factory):
     return root / "study"
 
 
+@pytest.mark.slow
 def test_run_writes_every_file(study_folder):
     expected = {"config.yaml", "metrics.json", "report.html", "sampled_network.npz", "sampled_pairs.npz",
                 "train_run.npz", "pairmap.npz", "trajectory.npz", "inverse_comparison.json"}
@@ -57,6 +58,7 @@ def test_run_writes_every_file(study_folder):
             assert np.asarray(image.convert("L")).std() > 1   # not a blank canvas
 
 
+@pytest.mark.slow
 def test_metrics_json_holds_every_number(study_folder):
     metrics = json.loads((study_folder / "metrics.json").read_text())
     assert metrics["status"] == "complete"
@@ -79,13 +81,16 @@ def test_metrics_json_holds_every_number(study_folder):
     assert metrics["config_hash"] == config_hash(load_config(study_folder / "config.yaml"))
 
 
+@pytest.mark.slow
 def test_config_yaml_is_the_full_resolved_configuration(study_folder):
     written = yaml.safe_load((study_folder / "config.yaml").read_text())
     assert written == yaml.safe_load(dump_config(validate_config(SMALL)))
     assert written["train"]["optimizer"] == "adam"                                               # defaults filled
-    assert written["convert"]["method"] == validate_config({}).convert.method and "method" not in SMALL.get("convert", {})
+    assert written["convert"]["method"] == validate_config({}).convert.method
+    assert "method" not in SMALL.get("convert", {})
 
 
+@pytest.mark.slow
 def test_report_html_inlines_every_figure(study_folder):
     page = (study_folder / "report.html").read_text()
     assert page.count('src="data:image/png;base64,') == len(list((study_folder / "figures").glob("*.png")))
@@ -100,6 +105,7 @@ def test_report_html_inlines_every_figure(study_folder):
     assert "--set attribution.enabled=true" in page and "Verdict:" not in page
 
 
+@pytest.mark.slow
 def test_report_command_rerenders_without_recomputing(study_folder, capsys):
     arrays = {p: p.stat().st_mtime_ns for p in study_folder.glob("*.npz")}
     before = json.loads((study_folder / "metrics.json").read_text())
@@ -164,6 +170,7 @@ FAST = {"dataset": {"name": "iris"}, "network": {"widths": [8]}, "train": {"epoc
         "track": {"enabled": False}, "refine": {"enabled": False}, "report": {"figures": False}}
 
 
+@pytest.mark.slow
 def test_stage_commands_read_and_write_one_folder(tmp_path, capsys):
     out = str(tmp_path / "s")
     config = _write(tmp_path / "fast.yaml", FAST)
@@ -241,6 +248,7 @@ def test_corrupt_metrics_json_is_a_clear_error(tmp_path, capsys):
     assert (out / "metrics.json").read_text() == '{"status": "partial", "stages": {"sam'
 
 
+@pytest.mark.slow
 def test_atomic_files_get_ordinary_permissions(study_folder):
     umask = os.umask(0)
     os.umask(umask)
@@ -264,6 +272,7 @@ def test_datasets_command_lists_names_with_size_dimension_and_task(capsys):
     assert line.split()[:3] == ["digits", "1797", "64"] and "classification" in line
 
 
+@pytest.mark.slow
 def test_two_dimensional_data_gets_pair_segments_and_an_inline_animation(tmp_path):
     config = validate_config({"dataset": {"name": "log2d"}, "network": {"widths": [8]},
                               "train": {"epochs": 2, "checkpoints": 3}, "refine": {"enabled": False},
@@ -375,6 +384,7 @@ def test_resume_verifies_every_finished_stage_and_reruns_a_bad_one_and_what_used
                 assert (out / file).stat().st_mtime_ns == before[file], file
 
 
+@pytest.mark.slow
 def test_a_deleted_trajectory_is_recomputed_and_drawn_again(tmp_path, capsys):
     out = tmp_path / "s"
     run_study(validate_config(dict(SMALL, refine={"enabled": False})), out, progress=False)
@@ -531,6 +541,7 @@ def test_figures_are_written_atomically(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------- the report reads itself
+@pytest.mark.slow
 def test_report_has_the_look_box_an_inline_explanation_and_a_working_relative_docs_link(study_folder):
     import re
 
@@ -545,11 +556,13 @@ def test_report_has_the_look_box_an_inline_explanation_and_a_working_relative_do
     root = Path(__file__).resolve().parents[1]
     inside = root / "dualmap-runs" / "digits-0123abcd"                       # the default --out, in the checkout
     (href,) = re.findall(r'<a href="([^"]+)">docs/reading-the-report.md</a>', _docs_link(SimpleNamespace(out=inside)))
-    assert href == "../../docs/reading-the-report.md" and (inside / href).resolve() == root / "docs" / "reading-the-report.md"
+    assert href == "../../docs/reading-the-report.md"
+    assert (inside / href).resolve() == root / "docs" / "reading-the-report.md"
     assert "trained readout kept" not in page
     assert "displacement (layer 1 / readout)" in page and "pairs kept (layer 1)" in page
 
 
+@pytest.mark.slow
 def test_look_at_flags_what_is_out_of_the_ordinary(study_folder):
     from dualmap.study.report import look_at
 
@@ -586,6 +599,7 @@ def test_headline_table_and_figure_share_one_order():
     assert "r2_keep" not in {key for key, _, _ in MAP_ROWS}
 
 
+@pytest.mark.slow
 def test_top_images_draw_raw_pixels_on_one_grey_scale_and_curves_read_well(study_folder):
     import dualmap as dm
     from dualmap.report import plot_top_images, plot_trajectory_curves
@@ -627,5 +641,6 @@ def test_an_estimate_is_printed_before_the_long_stages(tmp_path, capsys):
     import re
 
     assert re.search(r"\] track … \(estimate: about \d+ s for \d+ checkpoints\)", err), err
-    assert re.search(r"\] refine … \(estimate: about \d+ s for 3 trainings of 2 epochs \(3 inits × 1 seed\)\)", err), err
+    assert re.search(r"\] refine … \(estimate: about \d+ s for 3 trainings of 2 epochs \(3 inits × 1 seed\)\)",
+                     err), err
     assert "train … (estimate" not in err           # short stages get none

@@ -85,6 +85,7 @@ def attribution_study(tmp_path_factory):
     return out, metrics
 
 
+@pytest.mark.slow
 def test_a_study_with_attribution_writes_attribution_json_and_the_report_section(attribution_study):
     out, metrics = attribution_study
     assert metrics["status"] == "complete" and "attribute" in metrics["stages"]
@@ -113,6 +114,7 @@ def test_a_study_with_attribution_writes_attribution_json_and_the_report_section
     assert "Which start wins:" in page and "(plain fine-tuning)" in page and "(auto fine-tuning)" in page
 
 
+@pytest.mark.slow
 def test_the_attribute_stage_is_verified_on_resume_and_redone_when_its_file_is_bad(attribution_study, capsys):
     out, _ = attribution_study
     study = Study.open(out, progress=False)
