@@ -29,6 +29,18 @@ def test_scores_follow_the_swim_formula(rng):
         assert score == pytest.approx(np.max(np.abs(y[i2].numpy() - y[i1].numpy())) / expected_distance)
 
 
+def test_uniform_scores_weigh_every_distinct_pair_the_same_whatever_its_length(rng):
+    """targets=None: score 1 for every non-coincident pair (not 1/distance), 0 for coincident ones; the draw is
+    then uniform over distinct ordered pairs even when their lengths differ by orders of magnitude."""
+    Z = torch.tensor([[0.0], [1e-3], [1.0], [1.0], [100.0]], dtype=torch.float64)
+    candidates = np.array([[0, 1], [1, 2], [2, 3], [0, 4], [4, 2]])
+    scores, _ = score_candidates(Z, candidates, None)
+    assert_allclose(scores.numpy(), [1.0, 1.0, 0.0, 1.0, 1.0])
+    pairs = sample_pairs(Z, 40_000, rng, targets=None)
+    near = np.mean(np.isin(pairs, [0, 1]).all(axis=1))          # (0, 1) and (1, 0): 2 of the 18 distinct pairs
+    assert near == pytest.approx(2 / 18, abs=0.01)
+
+
 def test_classification_pairs_always_have_different_labels(digits):
     clf = dm.SWIMClassifier(layer_widths=(300, 200), random_state=0).fit(digits.X_train, digits.y_train)
     for layer_pairs in clf.pairs_:

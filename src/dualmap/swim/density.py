@@ -79,12 +79,12 @@ def score_candidates(Z: torch.Tensor, candidates: np.ndarray, targets: torch.Ten
     for start in range(0, len(candidates), chunk_size):
         i1, i2 = index[start:start + chunk_size, 0], index[start:start + chunk_size, 1]
         distance = torch.linalg.vector_norm(Z[i2] - Z[i1], dim=1).double()
-        if targets is None:
-            numerator = torch.ones_like(distance)
+        valid = distance > tolerance
+        if targets is None:             # uniform pairs: every non-coincident pair the same weight
+            scores.append(valid.double())
         else:
             numerator = (targets[i2] - targets[i1]).abs().amax(dim=1).double()
-        valid = distance > tolerance
-        scores.append(torch.where(valid, numerator / torch.where(valid, distance, 1.0), 0.0))
+            scores.append(torch.where(valid, numerator / torch.where(valid, distance, 1.0), 0.0))
         distances.append(distance)
     return torch.cat(scores), torch.cat(distances)
 
