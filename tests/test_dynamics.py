@@ -298,3 +298,17 @@ def test_warm_map_follows_a_neighbouring_pair_locally_and_relocates_a_jump(point
     jump_map = map_network(jump_net, context, options, warm=WarmStart(local_map, local_net))
     assert_array_equal(jump_map.pairs[0], jumped)
     assert jump_map.params["relocated"][0] >= 1                         # found by the full search
+
+
+def test_swim_density_reads_integer_labels_as_classes_without_a_train_run():
+    """Checkpoints given as a list (no task known): integer labels are classes (one-hot), as with a TrainRun —
+    not real targets whose differences 1 vs 9 would outweigh 1 vs 2."""
+    ds = dm.load_dataset("digits", n_train=200)
+    run = dm.train([8], ds.X_train, ds.y_train, epochs=2, checkpoints=2, seed=0, progress=False)
+    from_run = dm.track(run, ds.X_train, y=ds.y_train, method="function", progress=False)
+    from_list = dm.track(run.checkpoints, ds.X_train, y=ds.y_train.astype(np.int64), method="function",
+                         progress=False)
+    assert_allclose(from_list.swim_density, from_run.swim_density)
+    as_reals = dm.track(run.checkpoints, ds.X_train, y=ds.y_train.astype(np.float64), method="function",
+                        progress=False)
+    assert not np.allclose(as_reals.swim_density, from_run.swim_density)   # real targets are read as such

@@ -12,7 +12,7 @@ import torch
 from .._backend import as_tensor, to_numpy
 from .._io import CorruptFileError, load_archive, save_archive
 from .._progress import progress_bar
-from .._validation import check_targets, one_hot
+from .._validation import check_targets, infer_task, one_hot
 from ..maps.context import DEFAULT_METHOD, DataContext, SearchOptions, WarmStart
 from ..maps.forward import check_network, map_network
 from ..maps.pairmap import PairMap, network_fingerprint
@@ -254,10 +254,13 @@ def _density_targets(y, task, classes, final: MLP, X):
     """SWIM's targets: one-hot classes (classification), the targets (regression), or the final outputs."""
     if y is None:
         return final.predict(X)
-    y = check_targets(y, len(X), name="y")
-    if task == "classification" or (task is None and y.ndim == 1 and not np.issubdtype(y.dtype, np.floating)):
-        return one_hot(y.reshape(-1), classes)
-    return np.asarray(y, dtype=np.float64)
+    labels = np.asarray(y)
+    # decide from the labels as given: check_targets would turn integer (and reject string) labels into floats
+    if task == "classification" or (task is None and labels.ndim == 1 and infer_task(labels) == "classification"):
+        if labels.ndim != 1 or len(labels) != len(X):
+            raise ValueError(f"y must hold one label per row of X ({len(X)}); got shape {labels.shape}")
+        return one_hot(labels, classes)
+    return np.asarray(check_targets(y, len(X), name="y"), dtype=np.float64)
 
 
 #: Tracking's forward map: the single map's engine (:func:`~dualmap.to_pairs`), warm-started.
