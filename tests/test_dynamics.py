@@ -266,8 +266,9 @@ def test_image_data_gets_a_grid_of_top_images(tmp_path):
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_warm_map_follows_a_neighbouring_pair_locally_and_relocates_a_jump(points, activation):
-    """A pair whose first point moves to one of its nearest neighbours is found by the local search alone; a pair
-    that jumps across the data needs (and gets) the full search; both are recovered exactly."""
+    """Local-first warm maps (opt-in ``relocate``): a pair whose first point moves to one of its nearest
+    neighbours is found by the local search alone; a pair that jumps across the data needs (and gets) the full
+    search; both are recovered exactly."""
     from dualmap.maps import DataContext, SearchOptions, WarmStart, map_network
 
     rng = np.random.default_rng(4)
@@ -287,7 +288,7 @@ def test_warm_map_follows_a_neighbouring_pair_locally_and_relocates_a_jump(point
     after[0, 0] = int(neighbours[before[0, 0], 0])                       # a step to the nearest neighbour
     assert after[0, 0] >= 0 and after[0, 0] != after[0, 1]
     local_net = network_from_pairs(points, [after], activation, scales, readout)
-    local_map = map_network(local_net, context, options, warm=WarmStart(first_map, first))
+    local_map = map_network(local_net, context, options, warm=WarmStart(first_map, first, relocate=0.02))
     assert_array_equal(local_map.pairs[0], after)
     assert local_map.params["relocated"] == [0]                         # the neighbourhood held it
 
@@ -295,7 +296,7 @@ def test_warm_map_follows_a_neighbouring_pair_locally_and_relocates_a_jump(point
     far = np.argsort(np.linalg.norm(points - points[after[3, 0]], axis=1))[-1]
     jumped[3] = [far, after[3, 1] if far != after[3, 1] else after[3, 0]]
     jump_net = network_from_pairs(points, [jumped], activation, scales, readout)
-    jump_map = map_network(jump_net, context, options, warm=WarmStart(local_map, local_net))
+    jump_map = map_network(jump_net, context, options, warm=WarmStart(local_map, local_net, relocate=0.02))
     assert_array_equal(jump_map.pairs[0], jumped)
     assert jump_map.params["relocated"][0] >= 1                         # found by the full search
 

@@ -269,7 +269,7 @@ TRACK_METHOD = DEFAULT_METHOD
 
 def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, y=None, seed: int = 0, path=None,
           warm_start: bool = True, settle_angle: float = 0.02, warm_margin: float = 1e-3,
-          warm_relocate: float = 0.02, device="auto",
+          warm_relocate: float | None = None, device="auto",
           progress: bool = True, **map_options) -> Trajectory:
     """Map every checkpoint of a training run to pairs of data points (:func:`~dualmap.to_pairs`).
 
@@ -277,10 +277,9 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, 
     Gram matrices and neighbour lists per layer representation) and shared by every checkpoint's map. With
     ``warm_start``, each map is seeded by the previous one (:class:`~dualmap.maps.WarmStart`): a neuron whose
     activations turned by at most ``settle_angle`` and whose previous atoms still reproduce it as well
-    (within ``warm_margin`` in neuron R²) keeps them without a search; every other neuron searches near its
-    previous atoms (them and their neighbour moves), and gets the full search of a cold map only where the
-    best atoms nearby leave more of it unexplained than its previous atoms did, by a factor above
-    ``1 + warm_relocate``.
+    (within ``warm_margin`` in neuron R²) keeps them without a search; every other neuron gets the full search
+    with its previous atoms added to its candidates. ``warm_relocate`` (opt-in) searches near the previous atoms
+    first and gives the full search only to neurons that left their neighbourhood.
 
     Parameters
     ----------

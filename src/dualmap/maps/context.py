@@ -221,9 +221,8 @@ class WarmStart:
     Attributes
     ----------
     pair_map : PairMap
-        The previous checkpoint's map. ``"downstream"``: every neuron that is not settled first searches near
-        its previous atoms (they and their neighbour moves are its pool); ``relocate`` decides when it needs
-        the full search instead. The one-pair methods add the previous pair to the candidates.
+        The previous checkpoint's map: every neuron that is not settled gets the full search with its previous
+        atoms added to its candidates (and, with ``relocate``, searches near them first).
     network : MLP
         The network ``pair_map`` mapped.
     settle_angle : float
@@ -233,17 +232,19 @@ class WarmStart:
     margin : float
         Hysteresis: a neuron leaves its previous atoms only for atoms better by more than ``margin`` (in
         neuron R² for the start of the descent; in the descent, as a fraction of what the next layer receives).
-    relocate : float
-        ``"downstream"``: a neuron whose best atoms near its previous ones leave more of it unexplained
-        (``1 − R²``) than its previous atoms did when they were chosen, by a factor above ``1 + relocate``,
-        gets the full search of a cold map (its pair jumped, or it turned away from its neighbourhood).
+    relocate : float or None
+        ``"downstream"`` only, opt-in (None: off). Every neuron that is not settled first searches near its
+        previous atoms (they and their neighbour moves are its pool); only a neuron whose nearby atoms leave
+        more of it unexplained (``1 − R²``) than its previous atoms did when they were chosen, by a factor above
+        ``1 + relocate``, gets the full search. Cheaper, but it can fall behind a cold map (BENCHMARKS.md,
+        issue 11): off by default.
     """
 
     pair_map: PairMap
     network: MLP
     settle_angle: float = 0.02
     margin: float = 1e-3
-    relocate: float = 0.02
+    relocate: float | None = None
 
     def check(self, mlp: MLP) -> None:
         if not isinstance(self.pair_map, PairMap):

@@ -202,11 +202,12 @@ def map_network(mlp: MLP, context: DataContext, options: SearchOptions, *, warm:
                 previous_in = previous
             if select is not None:
                 atoms, steep, match = select(problem, context), None, None
-            elif options.method == "downstream" and warm is not None:
+            elif options.method == "downstream" and warm is not None and warm.relocate is not None:
                 atoms, steep, match = _downstream_warm(problem, context, options, warm_atoms, warm_steepness,
                                                        settled, warm, warm_residuals)
             elif options.method == "downstream":
-                atoms, steep, match = _downstream(problem, context, options, None, None, None, None)
+                atoms, steep, match = _downstream(problem, context, options, warm_atoms, warm_steepness, settled,
+                                                  warm, warm_residuals)
             else:
                 atoms, match = _single(problem, context, options, warm_atoms, settled, warm)
                 steep = None
