@@ -104,21 +104,28 @@ def _read(name):
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _saved_run(name, setting):
+    """The data, train options and scored run of a saved protocols setting, trained again (same seed)."""
+    from dualmap.train import train
+
+    ds = load(name, 1000)
+    options = {k: setting[k] for k in ("activation", "optimizer", "lr", "epochs", "batch_size", "task")}
+    options["widths"] = list(setting["widths"])
+    run = train(options["widths"], ds.X_train, ds.y_train, seed=setting["seed"], checkpoints=setting["checkpoints"],
+                progress=False, **{k: v for k, v in options.items() if k != "widths"})
+    return ds, options, run
+
+
 def extend(datasets, *, first_seed, count):
     """More remove-and-retrain seeds for a saved protocols run: the scores are recomputed (same run, same
     seed) and checked by re-running seed 0 of every removal, which must give the saved loss exactly."""
     from dualmap.attribution.protocols import _Data, remove_and_retrain, summarize_removal
-    from dualmap.train import train
 
     payload = _read("protocols")
     for name in datasets:
         result = payload["runs"][name]
         setting = result["setting"]
-        ds = load(name, 1000)
-        options = {k: setting[k] for k in ("activation", "optimizer", "lr", "epochs", "batch_size", "task")}
-        options["widths"] = list(setting["widths"])
-        run = train(options["widths"], ds.X_train, ds.y_train, seed=setting["seed"], checkpoints=setting["checkpoints"],
-                    progress=False, **{k: v for k, v in options.items() if k != "widths"})
+        ds, options, run = _saved_run(name, setting)
         methods = sorted({r["method"] for r in result["removal"]})
         scores = {m: point_scores(run, ds.X_train, ds.y_train, X_test=ds.X_test, y_test=ds.y_test, seed=setting["seed"],
                                   **setting["methods"][m]).mean(axis=0) for m in methods}
@@ -150,17 +157,12 @@ def magnitude(datasets, *, count):
     point bears on the test predictions, either way), for the methods of the saved protocols run; the full
     and random conditions are those saved (same seeds, same runs). Saved as attribution_magnitude.json."""
     from dualmap.attribution.protocols import _Data, remove_and_retrain, summarize_removal
-    from dualmap.train import train
 
     payload, out = _read("protocols"), {"machine": machine(), "runs": {}}
     for name in datasets:
         result = payload["runs"][name]
         setting = result["setting"]
-        ds = load(name, 1000)
-        options = {k: setting[k] for k in ("activation", "optimizer", "lr", "epochs", "batch_size", "task")}
-        options["widths"] = list(setting["widths"])
-        run = train(options["widths"], ds.X_train, ds.y_train, seed=setting["seed"], checkpoints=setting["checkpoints"],
-                    progress=False, **{k: v for k, v in options.items() if k != "widths"})
+        ds, options, run = _saved_run(name, setting)
         scores = {m: np.abs(point_scores(run, ds.X_train, ds.y_train, X_test=ds.X_test, y_test=ds.y_test,
                                          seed=setting["seed"], **setting["methods"][m])).mean(axis=0)
                   for m in ("map", "tracin")}
