@@ -6,6 +6,11 @@ spin against each other: two BLAS threads on one free core slowed a fit down ~70
 ``dualmap`` command counts the cores it may use (``os.sched_getaffinity``), subtracts the ones other processes
 keep busy (the 1-minute load average, rounded), and caps every thread pool it can see (``threadpoolctl``)
 and torch at that — at least one thread. ``DUALMAP_THREADS=n`` sets the number explicitly.
+
+Small problems run best on *one* thread whatever the cores (:func:`single_thread_below`): a SWIM fit calls
+three thread pools in turn (torch's OpenMP, numpy's and scipy's OpenBLAS), and each pool's threads keep
+spinning on the cores after their call while the next pool wants them. On 2 idle cores this made a
+digits/512 fit 3× and a diabetes/64 fit 10× slower than on one thread (BENCHMARKS.md, issue 15).
 """
 
 from __future__ import annotations
@@ -14,7 +19,13 @@ import contextlib
 import os
 import sys
 
-__all__ = ["available_cores", "choose_threads", "limit_threads", "thread_report"]
+__all__ = ["available_cores", "choose_threads", "limit_threads", "thread_report", "single_thread_below",
+           "swim_fit_flops", "SMALL_FIT_FLOPS"]
+
+#: Floating-point operations below which a SWIM fit runs on one thread. Measured on 2 idle cores
+#: (BENCHMARKS.md, issue 15): Fashion-MNIST 10k/1024 (2e10) is as fast or faster on one thread, 30k/1024
+#: (5.5e10) and 60k/512 (4e10) are 10–30 % faster on two.
+SMALL_FIT_FLOPS = 3e10
 
 _ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -103,3 +114,45 @@ def limit_threads(threads: int | None = None):
             if value is None:
                 os.environ.pop(name, None)
         os.environ.pop("DUALMAP_THREADS_CHOSEN", None)
+
+
+def swim_fit_flops(n_samples: int, n_features: int, widths) -> float:
+    """Rough floating-point operations of a SWIM fit: per layer the features ``n·d_l·w_l``; for the readout
+    the Gram matrix ``n·w·min(n, w)`` (primal or dual form) and its eigendecomposition ``min(n, w)³``."""
+    flops, inputs = 0.0, n_features
+    for width in widths:
+        flops += float(n_samples) * inputs * width
+        inputs = width
+    smaller = min(n_samples, inputs)
+    return flops + float(n_samples) * inputs * smaller + float(smaller) ** 3
+
+
+_CONTROLLER = None
+
+
+@contextlib.contextmanager
+def single_thread_below(flops: float, threshold: float = SMALL_FIT_FLOPS):
+    """Run the block on one thread (every BLAS/OpenMP pool threadpoolctl sees, and torch) when ``flops`` is
+    below ``threshold``; otherwise leave the threads as they are (module docstring)."""
+    global _CONTROLLER
+    torch = sys.modules.get("torch")
+    if flops >= threshold:
+        yield
+        return
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:      # pragma: no cover - threadpoolctl comes with scikit-learn
+        ThreadpoolController = None
+    if _CONTROLLER is None and ThreadpoolController is not None:
+        _CONTROLLER = ThreadpoolController()      # finds the pools loaded so far (once: ~1 ms)
+    limiter = None if _CONTROLLER is None else _CONTROLLER.limit(limits=1)
+    torch_before = None if torch is None else torch.get_num_threads()
+    if torch_before is not None and torch_before > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if limiter is not None:
+            limiter.restore_original_limits()
+        if torch_before is not None and torch_before > 1:
+            torch.set_num_threads(torch_before)

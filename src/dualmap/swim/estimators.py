@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._threads import single_thread_below
 from .._validation import HIDDEN_ACTIVATIONS, check_layer_widths, one_hot
 from .density import SAMPLERS
 from .readout import fit_temperature
@@ -171,8 +172,9 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
         layer's features that the readout was fitted on (no second forward pass)."""
         rows = np.random.default_rng(0).choice(len(features), size=min(len(features), 2000), replace=False)
         hidden = np.asarray(features[torch.as_tensor(rows, device=features.device)].cpu(), dtype=np.float64)
-        scores = hidden @ self.network_.weights[-1].T + self.network_.biases[-1]
-        return fit_temperature(scores, encoded[rows])
+        with single_thread_below(hidden.size * len(self.classes_)):     # a few ms of small products
+            scores = hidden @ self.network_.weights[-1].T + self.network_.biases[-1]
+            return fit_temperature(scores, encoded[rows])
 
     def decision_function(self, X):
         """Readout scores: shape (n_samples, n_classes); for 2 classes, shape (n_samples,) holding

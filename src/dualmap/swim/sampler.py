@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .._backend import as_tensor, resolve_device, resolve_dtype, to_numpy
+from .._threads import single_thread_below, swim_fit_flops
 from .._validation import check_activation, check_data, check_int, check_layer_widths, check_targets
 from ..network import MLP, activation_function
 from .construction import swim_neurons
@@ -143,7 +144,8 @@ def _sample_validated(X, targets2d, widths, activation, *, sampler, alpha, rando
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     Z = as_tensor(X, device=torch_device, dtype=torch_dtype)
     score_tensor = as_tensor(targets2d, device=torch_device, dtype=torch.float64)
-    with torch.no_grad():
+    # small fits on one thread: three pools (torch, numpy's and scipy's OpenBLAS) spin against each other
+    with torch.no_grad(), single_thread_below(swim_fit_flops(len(X), X.shape[1], widths)):
         weights, biases, pairs, features = sample_hidden_layers(
             Z, score_tensor, widths, activation, sampler=sampler, rng=rng, candidates_per_point=candidates_per_point,
         )

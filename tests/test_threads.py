@@ -1,0 +1,43 @@
+"""Thread caps: small SWIM fits run on one thread, large ones keep theirs (dualmap._threads)."""
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_info
+
+import dualmap as dm
+from dualmap._threads import SMALL_FIT_FLOPS, single_thread_below, swim_fit_flops
+
+
+def test_swim_fit_flops_counts_features_gram_and_eigendecomposition():
+    # 100 points, 5 features, one layer of 20: features 100·5·20, Gram (primal: n > w) 100·20·20, eigh 20³
+    assert swim_fit_flops(100, 5, (20,)) == 100 * 5 * 20 + 100 * 20 * 20 + 20**3
+    # dual form when n < width: the n × n kernel and its eigendecomposition
+    assert swim_fit_flops(10, 3, (4, 50)) == 10 * 3 * 4 + 10 * 4 * 50 + 10 * 50 * 10 + 10**3
+
+
+def _pool_threads():
+    return {info["num_threads"] for info in threadpool_info()}
+
+
+@pytest.mark.skipif(torch.get_num_threads() < 2, reason="needs a torch thread pool of 2 or more")
+def test_small_problems_run_on_one_thread_and_threads_come_back():
+    before, pools_before = torch.get_num_threads(), _pool_threads()
+    with single_thread_below(1e6):
+        assert torch.get_num_threads() == 1
+        assert _pool_threads() == {1}
+    assert torch.get_num_threads() == before and _pool_threads() == pools_before
+    with single_thread_below(10 * SMALL_FIT_FLOPS):       # large: untouched
+        assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="inside"):     # restored on errors too
+        with single_thread_below(1.0):
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+
+
+def test_a_fit_leaves_the_callers_threads_as_they_were():
+    before, pools_before = torch.get_num_threads(), _pool_threads()
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), rng.integers(0, 2, size=60)
+    dm.SWIMClassifier(layer_widths=(16,), random_state=0).fit(X, y)
+    assert torch.get_num_threads() == before and _pool_threads() == pools_before
