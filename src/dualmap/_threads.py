@@ -23,9 +23,9 @@ __all__ = ["available_cores", "choose_threads", "limit_threads", "thread_report"
            "swim_fit_flops", "SMALL_FIT_FLOPS"]
 
 #: Floating-point operations below which a SWIM fit runs on one thread. Measured on 2 idle cores
-#: (BENCHMARKS.md, issue 15): Fashion-MNIST 10k/1024 (2e10) is as fast or faster on one thread, 30k/1024
-#: (5.5e10) and 60k/512 (4e10) are 10–30 % faster on two.
-SMALL_FIT_FLOPS = 3e10
+#: (BENCHMARKS.md, issue 15): digits/512 (5e8) and smaller fits are 1.3–10× faster on one thread; digits/2048
+#: (6e9) and Fashion-MNIST 10k/1024 (2e10) are 10–25 % faster on two.
+SMALL_FIT_FLOPS = 3e9
 
 _ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
