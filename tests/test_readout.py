@@ -45,3 +45,24 @@ def test_float32_features_give_the_float64_solution(rng):
 def test_bad_alpha(rng):
     with pytest.raises(ValueError, match="alpha"):
         fit_ridge(torch.zeros(4, 2), torch.zeros(4, 1), -1.0)
+
+
+def test_fit_temperature_minimises_the_softmax_likelihood_and_scales_with_the_scores():
+    from scipy.special import log_softmax
+
+    from dualmap.swim.readout import fit_temperature
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, size=500)
+    scores = rng.normal(size=(500, 4)) + 2.0 * np.eye(4)[labels] + 50.0      # a large common offset: no overflow
+    T = fit_temperature(scores, labels)
+
+    def nll(t):
+        return -log_softmax(scores / t, axis=1)[np.arange(500), labels].mean()
+
+    grid = np.exp(np.linspace(-7, 3, 4001))
+    best = grid[np.argmin([nll(t) for t in grid])]
+    assert T == pytest.approx(best, rel=5e-3)
+    assert nll(T) <= min(nll(T * 1.01), nll(T / 1.01))
+    # softmax(c·s / (c·T)) = softmax(s / T): the temperature scales with the scores
+    assert fit_temperature(3.0 * scores, labels) == pytest.approx(3.0 * T, rel=1e-3)

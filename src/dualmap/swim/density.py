@@ -57,7 +57,7 @@ def coincidence_tolerance(Z: torch.Tensor) -> float:
 
 
 def score_candidates(Z: torch.Tensor, candidates: np.ndarray, targets: torch.Tensor | None,
-                     *, chunk_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+                     *, chunk_size: int = 8192, tolerance: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Score candidate pairs with the SWIM density (module docstring); all candidates batched.
 
     Parameters
@@ -67,6 +67,8 @@ def score_candidates(Z: torch.Tensor, candidates: np.ndarray, targets: torch.Ten
     candidates : ndarray of shape (n_candidates, 2)
     targets : torch.Tensor of shape (n_points, n_outputs) or None
         None scores every non-coincident pair 1 (uniform pairs).
+    tolerance : float, optional
+        Coincidence distance; default :func:`coincidence_tolerance` of ``Z``.
 
     Returns
     -------
@@ -74,7 +76,7 @@ def score_candidates(Z: torch.Tensor, candidates: np.ndarray, targets: torch.Ten
     distances : torch.Tensor of shape (n_candidates,), float64
     """
     index = torch.as_tensor(candidates, device=Z.device)
-    tolerance = coincidence_tolerance(Z)
+    tolerance = coincidence_tolerance(Z) if tolerance is None else tolerance
     scores, distances = [], []
     for start in range(0, len(candidates), chunk_size):
         i1, i2 = index[start:start + chunk_size, 0], index[start:start + chunk_size, 1]
@@ -111,9 +113,10 @@ def sample_pairs(Z: torch.Tensor, width: int, rng: np.random.Generator, *, targe
     n_points = Z.shape[0]
     n_candidates = n_points * max(1, -(-width // n_points)) * candidates_per_point
     candidates = draw_candidates(n_points, n_candidates, rng)
-    scores, distances = score_candidates(Z, candidates, targets)
+    tolerance = coincidence_tolerance(Z)
+    scores, distances = score_candidates(Z, candidates, targets, tolerance=tolerance)
     scores = to_numpy(scores)
-    valid = to_numpy(distances) > coincidence_tolerance(Z)
+    valid = to_numpy(distances) > tolerance
     if not valid.any():
         raise ValueError(
             f"layer {layer}: all {n_candidates} candidate pairs join coincident points; the layer input has "

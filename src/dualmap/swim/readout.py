@@ -350,13 +350,17 @@ def fit_temperature(scores: np.ndarray, labels: np.ndarray, *, max_points: int =
     most ``max_points`` seeded rows. It turns ridge scores of one-hot codes into calibrated logits.
     """
     from scipy.optimize import minimize_scalar
-    from scipy.special import log_softmax
 
     scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
     rows = np.random.default_rng(seed).choice(len(scores), size=min(len(scores), max_points), replace=False)
     scores, labels = scores[rows], labels[rows]
+    # with m_i = max_c s_ic (the same for every T > 0): −log softmax(s_i/T)[y_i] = log Σ_c e^{(s_ic − m_i)/T}
+    # − (s_iy − m_i)/T, and the shifted scores are ≤ 0, so no exponential overflows; formed once, not per T
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    label_margin = shifted[np.arange(len(rows)), labels].mean()
 
     def negative_log_likelihood(log_t):
-        return -log_softmax(scores / np.exp(log_t), axis=1)[np.arange(len(rows)), labels].mean()
+        inverse_t = np.exp(-log_t)
+        return float(np.log(np.exp(shifted * inverse_t).sum(axis=1)).mean() - label_margin * inverse_t)
 
     return float(np.exp(minimize_scalar(negative_log_likelihood, bounds=(-7.0, 3.0), method="bounded").x))
