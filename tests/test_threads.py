@@ -1,11 +1,9 @@
 """Thread caps: small SWIM fits run on one thread, large ones keep theirs (dualmap._threads)."""
 
-import numpy as np
 import pytest
 import torch
 from threadpoolctl import threadpool_info
 
-import dualmap as dm
 from dualmap._threads import SMALL_FIT_FLOPS, single_thread_below, swim_fit_flops
 
 
@@ -35,9 +33,34 @@ def test_small_problems_run_on_one_thread_and_threads_come_back():
     assert torch.get_num_threads() == before
 
 
-def test_a_fit_leaves_the_callers_threads_as_they_were():
-    before, pools_before = torch.get_num_threads(), _pool_threads()
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(60, 3)), rng.integers(0, 2, size=60)
-    dm.SWIMClassifier(layer_widths=(16,), random_state=0).fit(X, y)
-    assert torch.get_num_threads() == before and _pool_threads() == pools_before
+_FRESH_PROCESS = """
+import numpy as np, torch
+import dualmap as dm
+from dualmap._threads import limit_threads, single_thread_below
+before = torch.get_num_threads()
+X, y = np.random.default_rng(0).normal(size=(60, 3)), np.arange(60) % 2
+dm.SWIMClassifier(layer_widths=(16,), random_state=0).fit(X, y)
+after_fit = torch.get_num_threads()
+with single_thread_below(1.0):
+    inside = torch.get_num_threads()
+after_block = torch.get_num_threads()
+with limit_threads(1):
+    pass
+print(before, after_fit, inside, after_block, torch.get_num_threads())
+"""
+
+
+@pytest.mark.skipif(torch.get_num_threads() < 2, reason="needs a torch thread pool of 2 or more")
+def test_a_fit_leaves_the_callers_threads_as_they_were_in_a_fresh_process():
+    # in a fresh interpreter torch has never been told its thread count, so capping the OpenMP pool changes
+    # what torch.get_num_threads() reports: a cap that read torch's count after capping restored it to 1
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "DUALMAP_THREADS")}
+    result = subprocess.run([sys.executable, "-c", _FRESH_PROCESS], capture_output=True, text=True, check=True,
+                            env=environment)
+    before, after_fit, inside, after_block, after_limit = map(int, result.stdout.split())
+    assert before >= 2 and inside == 1
+    assert after_fit == after_block == after_limit == before

@@ -91,6 +91,9 @@ def limit_threads(threads: int | None = None):
         if saved[name] is None:
             os.environ[name] = str(threads)
     os.environ["DUALMAP_THREADS_CHOSEN"] = f"{threads} ({why})"
+    # torch's count first: capping the OpenMP pool below changes what torch.get_num_threads() reports
+    torch = sys.modules.get("torch")
+    torch_before = None if torch is None else torch.get_num_threads()
     limiter = None
     try:
         from threadpoolctl import threadpool_limits
@@ -98,10 +101,7 @@ def limit_threads(threads: int | None = None):
         limiter = threadpool_limits(limits=threads)
     except ImportError:
         pass
-    torch_before = None
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        torch_before = torch.get_num_threads()
+    if torch is not None:
         torch.set_num_threads(min(torch_before, threads))
     try:
         yield threads
@@ -139,6 +139,7 @@ def single_thread_below(flops: float, threshold: float = SMALL_FIT_FLOPS):
     if flops >= threshold:
         yield
         return
+    torch_before = None if torch is None else torch.get_num_threads()   # before the OpenMP cap changes it
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:      # pragma: no cover - threadpoolctl comes with scikit-learn
@@ -146,7 +147,6 @@ def single_thread_below(flops: float, threshold: float = SMALL_FIT_FLOPS):
     if _CONTROLLER is None and ThreadpoolController is not None:
         _CONTROLLER = ThreadpoolController()      # finds the pools loaded so far (once: ~1 ms)
     limiter = None if _CONTROLLER is None else _CONTROLLER.limit(limits=1)
-    torch_before = None if torch is None else torch.get_num_threads()
     if torch_before is not None and torch_before > 1:
         torch.set_num_threads(1)
     try:
