@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/inverse.py --section compare     # ≈ 45 min on 1 thread
     python benchmarks/inverse.py --section compare --resume               # skip settings already in the results
+    python benchmarks/inverse.py --section compare --replace-inits uniform --select-seeds 1  # re-measure one init
     python benchmarks/inverse.py --section pairspace   # SWIM → pair-space trained → snapped, vs Adam from He
     python benchmarks/inverse.py --section all
 
@@ -81,6 +82,45 @@ def compare(seeds, resume=False, path=None, select=None) -> list[dict]:
     return out
 
 
+def replace_inits(seeds, path, inits, select=None) -> list[dict]:
+    """Re-measure only ``inits`` in every setting of the saved comparison at ``path`` (with ``he`` beside them,
+    for the steps to He) and put their table rows, runs, curves and chosen rates in place of the saved ones;
+    the other inits' entries stay as they are. The re-run He is compared with the saved one (same seed, same
+    code: it should agree) and the largest difference of its final test loss is logged."""
+    document = json.loads(path.read_text())
+    out = document["rows"]
+    for block in out:
+        options, width, epochs = DATA[block["dataset"]]
+        ds = dm.load_dataset(block["dataset"], **options)
+        started = time.perf_counter()
+        result = compare_inits(ds, [width] * block["depth"], block["activation"], inits=("he", *inits),
+                               seeds=seeds, epochs=epochs, optimizer=block["optimizer"], lr=GRIDS[block["optimizer"]],
+                               persistence_checkpoints=PERSISTENCE_CHECKPOINTS, persistence_inits=(),
+                               selection_seeds=seeds[:select], progress=False)
+        old_he = {row["seed"]: row["final_test_loss"] for row in block["rows"] if row["init"] == "he"}
+        new_he = {row["seed"]: row["final_test_loss"] for row in result.rows if row["init"] == "he"}
+        he_difference = max(abs(old_he[s] - new_he[s]) for s in new_he if s in old_he)
+        block["table"] = [row for row in block["table"] if row["init"] not in inits] + \
+            [row for row in result.table() if row["init"] in inits]
+        block["rows"] = [row for row in block["rows"] if row["init"] not in inits] + \
+            [row for row in result.rows if row["init"] in inits]
+        for init in inits:
+            block["curves"][init] = result.curves[init]
+            block["config"]["chosen_lr"][init] = result.config["chosen_lr"][init]
+            block["config"]["validation_losses"][init] = result.config["validation_losses"][init]
+        block.setdefault("remeasured", {}).update({init: dict(date=time.strftime("%Y-%m-%d"),
+                                                              seconds=time.perf_counter() - started,
+                                                              he_final_loss_max_difference=he_difference)
+                                                   for init in inits})
+        tag = f"{block['dataset']}_{block['depth']}x{width}_{block['activation']}_{block['optimizer']}"
+        for row in result.table():
+            log(f"{tag} {row['init']:10s} lr={row['lr']:.0e} final={row['final_test_metric']:.3f} "
+                f"loss={row['final_test_loss']:.4f} he@{row['steps_to_he_fraction']} ({row['reached_he']}); "
+                f"He re-run vs saved: max |Δ loss| {he_difference:.2e}")
+        _write(path, "compare", out)
+    return out
+
+
 def _write(path, section, rows) -> None:
     document = {"command": " ".join(["python", "benchmarks/inverse.py", *sys.argv[1:]]),
                 "environment": environment(), "section": section, "rows": rows}
@@ -144,13 +184,18 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="keep the settings already in the results file")
     parser.add_argument("--select-seeds", type=int, default=None,
                         help="choose each init's lr on the first N seeds only (default: all seeds)")
+    parser.add_argument("--replace-inits", nargs="+", metavar="INIT",
+                        help="compare: re-measure only these inits in the saved results (He re-run beside them)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
     for section in (["compare", "pairspace"] if args.section == "all" else [args.section]):
         path = RESULTS / f"inverse_{section}.json"
-        rows = compare(seeds, args.resume, path, args.select_seeds) if section == "compare" else pairspace(seeds)
+        if section == "compare" and args.replace_inits:
+            rows = replace_inits(seeds, path, tuple(args.replace_inits), args.select_seeds)
+        else:
+            rows = compare(seeds, args.resume, path, args.select_seeds) if section == "compare" else pairspace(seeds)
         _write(path, section, rows)
 
 
