@@ -58,7 +58,9 @@ def test_a_fit_leaves_the_callers_threads_as_they_were_in_a_fresh_process():
     import subprocess
     import sys
 
-    environment = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "DUALMAP_THREADS")}
+    # no thread count inherited (earlier tests may have set OMP/MKL/OPENBLAS_NUM_THREADS in this process)
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.endswith("_NUM_THREADS") and not k.startswith("DUALMAP_THREADS")}
     result = subprocess.run([sys.executable, "-c", _FRESH_PROCESS], capture_output=True, text=True, check=True,
                             env=environment)
     before, after_fit, inside, after_block, after_limit = map(int, result.stdout.split())
