@@ -14,8 +14,8 @@ def test_swim_fit_flops_counts_features_gram_and_eigendecomposition():
     assert swim_fit_flops(10, 3, (4, 50)) == 10 * 3 * 4 + 10 * 4 * 50 + 10 * 50 * 10 + 10**3
 
 
-def _pool_threads():
-    return {info["num_threads"] for info in threadpool_info()}
+def _pool_threads(user_api=None):
+    return {info["num_threads"] for info in threadpool_info() if user_api in (None, info["user_api"])}
 
 
 @pytest.mark.skipif(torch.get_num_threads() < 2, reason="needs a torch thread pool of 2 or more")
@@ -66,3 +66,25 @@ def test_a_fit_leaves_the_callers_threads_as_they_were_in_a_fresh_process():
     before, after_fit, inside, after_block, after_limit = map(int, result.stdout.split())
     assert before >= 2 and inside == 1
     assert after_fit == after_block == after_limit == before
+
+
+@pytest.mark.skipif(torch.get_num_threads() < 2, reason="needs a torch thread pool of 2 or more")
+def test_nested_blocks_restore_once_and_other_threads_leave_the_threads_alone():
+    import threading
+
+    before, pools_before = torch.get_num_threads(), _pool_threads()
+    with single_thread_below(1.0):
+        with single_thread_below(1.0):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1 and _pool_threads("blas") == {1}      # the inner block restored nothing
+    assert torch.get_num_threads() == before and _pool_threads() == pools_before
+    seen = {}
+
+    def worker():       # process-wide thread counts are not the business of a worker thread
+        with single_thread_below(1.0):
+            seen["inside"] = (torch.get_num_threads(), _pool_threads("blas"))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(10)
+    assert seen["inside"] == (before, _pool_threads("blas")) and torch.get_num_threads() == before

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 
 __all__ = ["available_cores", "choose_threads", "limit_threads", "thread_report", "single_thread_below",
            "swim_fit_flops", "SMALL_FIT_FLOPS"]
@@ -128,17 +129,36 @@ def swim_fit_flops(n_samples: int, n_features: int, widths) -> float:
 
 
 _CONTROLLER = None
+_DEPTH = 0      # nested single_thread_below blocks in the main thread: the outermost caps and restores
 
 
 @contextlib.contextmanager
 def single_thread_below(flops: float, threshold: float = SMALL_FIT_FLOPS):
     """Run the block on one thread (every BLAS/OpenMP pool threadpoolctl sees, and torch) when ``flops`` is
-    below ``threshold``; otherwise leave the threads as they are (module docstring)."""
-    global _CONTROLLER
-    torch = sys.modules.get("torch")
-    if flops >= threshold:
+    below ``threshold``; otherwise leave the threads as they are (module docstring).
+
+    Only in the main thread: thread counts are process-wide, and a block in one thread that restored them
+    while a block in another still ran (or restored a cap as its "before") would leave them wrong for good —
+    work in other threads (thread pools, Dask's threaded workers) runs with the threads as they are. Nested
+    blocks are fine: the outermost one caps and restores."""
+    global _DEPTH
+    if flops >= threshold or threading.current_thread() is not threading.main_thread():
         yield
         return
+    saved = _cap_at_one_thread() if _DEPTH == 0 else None
+    _DEPTH += 1
+    try:
+        yield
+    finally:
+        _DEPTH -= 1
+        if saved is not None:
+            _restore(*saved)
+
+
+def _cap_at_one_thread():
+    """Cap torch and every pool at one thread; return what :func:`_restore` needs."""
+    global _CONTROLLER
+    torch = sys.modules.get("torch")
     torch_before = None if torch is None else torch.get_num_threads()   # before the OpenMP cap changes it
     try:
         from threadpoolctl import ThreadpoolController
@@ -149,10 +169,11 @@ def single_thread_below(flops: float, threshold: float = SMALL_FIT_FLOPS):
     limiter = None if _CONTROLLER is None else _CONTROLLER.limit(limits=1)
     if torch_before is not None and torch_before > 1:
         torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if limiter is not None:
-            limiter.restore_original_limits()
-        if torch_before is not None and torch_before > 1:
-            torch.set_num_threads(torch_before)
+    return torch_before, limiter
+
+
+def _restore(torch_before, limiter) -> None:
+    if limiter is not None:
+        limiter.restore_original_limits()
+    if torch_before is not None and torch_before > 1:
+        sys.modules["torch"].set_num_threads(torch_before)
