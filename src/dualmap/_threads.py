@@ -20,6 +20,8 @@ import os
 import sys
 import threading
 
+from threadpoolctl import ThreadpoolController, threadpool_info
+
 __all__ = ["available_cores", "choose_threads", "limit_threads", "thread_report", "single_thread_below",
            "swim_fit_flops", "SMALL_FIT_FLOPS"]
 
@@ -64,14 +66,9 @@ def choose_threads(cores: int | None = None, load: float | None = None) -> tuple
 
 def thread_report() -> dict:
     """The thread pools loaded now and their sizes (threadpoolctl), torch's threads, and the cores."""
-    report = {"cores": available_cores(), "pools": []}
-    try:
-        from threadpoolctl import threadpool_info
-
-        report["pools"] = [{"api": info.get("user_api"), "library": info.get("internal_api"),
-                            "threads": info.get("num_threads")} for info in threadpool_info()]
-    except ImportError:
-        pass
+    report = {"cores": available_cores(),
+              "pools": [{"api": info.get("user_api"), "library": info.get("internal_api"),
+                         "threads": info.get("num_threads")} for info in threadpool_info()]}
     if "torch" in sys.modules:
         report["torch_threads"] = sys.modules["torch"].get_num_threads()
     return report
@@ -92,29 +89,35 @@ def limit_threads(threads: int | None = None):
         if saved[name] is None:
             os.environ[name] = str(threads)
     os.environ["DUALMAP_THREADS_CHOSEN"] = f"{threads} ({why})"
-    # torch's count first: capping the OpenMP pool below changes what torch.get_num_threads() reports
-    torch = sys.modules.get("torch")
-    torch_before = None if torch is None else torch.get_num_threads()
-    limiter = None
-    try:
-        from threadpoolctl import threadpool_limits
-
-        limiter = threadpool_limits(limits=threads)
-    except ImportError:
-        pass
-    if torch is not None:
-        torch.set_num_threads(min(torch_before, threads))
+    capped = _cap(threads, ThreadpoolController())     # the pools loaded now (a CLI run loads more later: env)
     try:
         yield threads
     finally:
-        if limiter is not None:
-            limiter.restore_original_limits()
-        if torch_before is not None:
-            sys.modules["torch"].set_num_threads(torch_before)
+        _restore(*capped)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
         os.environ.pop("DUALMAP_THREADS_CHOSEN", None)
+
+
+def _cap(threads: int, controller: ThreadpoolController):
+    """Cap every pool ``controller`` sees, and torch, at ``threads``; return what :func:`_restore` needs.
+
+    torch's count is read first: capping the OpenMP pool changes what ``torch.get_num_threads()`` reports, and a
+    count read afterwards would be "restored" as the cap."""
+    torch = sys.modules.get("torch")
+    torch_before = None if torch is None else torch.get_num_threads()
+    limiter = controller.limit(limits=threads)
+    if torch_before is None or torch_before <= threads:
+        return None, limiter
+    torch.set_num_threads(threads)
+    return torch_before, limiter
+
+
+def _restore(torch_before: int | None, limiter) -> None:
+    limiter.restore_original_limits()
+    if torch_before is not None:
+        sys.modules["torch"].set_num_threads(torch_before)
 
 
 def swim_fit_flops(n_samples: int, n_features: int, widths) -> float:
@@ -141,11 +144,13 @@ def single_thread_below(flops: float, threshold: float = SMALL_FIT_FLOPS):
     while a block in another still ran (or restored a cap as its "before") would leave them wrong for good —
     work in other threads (thread pools, Dask's threaded workers) runs with the threads as they are. Nested
     blocks are fine: the outermost one caps and restores."""
-    global _DEPTH
+    global _CONTROLLER, _DEPTH
     if flops >= threshold or threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = _cap_at_one_thread() if _DEPTH == 0 else None
+    if _DEPTH == 0 and _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()      # the pools loaded by the time of the first fit (once: ~1 ms)
+    saved = _cap(1, _CONTROLLER) if _DEPTH == 0 else None
     _DEPTH += 1
     try:
         yield
@@ -153,27 +158,3 @@ def single_thread_below(flops: float, threshold: float = SMALL_FIT_FLOPS):
         _DEPTH -= 1
         if saved is not None:
             _restore(*saved)
-
-
-def _cap_at_one_thread():
-    """Cap torch and every pool at one thread; return what :func:`_restore` needs."""
-    global _CONTROLLER
-    torch = sys.modules.get("torch")
-    torch_before = None if torch is None else torch.get_num_threads()   # before the OpenMP cap changes it
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:      # pragma: no cover - threadpoolctl comes with scikit-learn
-        ThreadpoolController = None
-    if _CONTROLLER is None and ThreadpoolController is not None:
-        _CONTROLLER = ThreadpoolController()      # finds the pools loaded so far (once: ~1 ms)
-    limiter = None if _CONTROLLER is None else _CONTROLLER.limit(limits=1)
-    if torch_before is not None and torch_before > 1:
-        torch.set_num_threads(1)
-    return torch_before, limiter
-
-
-def _restore(torch_before, limiter) -> None:
-    if limiter is not None:
-        limiter.restore_original_limits()
-    if torch_before is not None and torch_before > 1:
-        sys.modules["torch"].set_num_threads(torch_before)
