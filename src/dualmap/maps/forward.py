@@ -412,8 +412,7 @@ def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, 
 
     n_local = min(options.n_neighbors, 8)
     if local:
-        moves = neighbour_moves(Z_search, representation.neighbors, warm_active)
-        pools = [moves.reshape(width, k, 2, -1, 2)[:, :, :, :n_local].reshape(width, -1, 2)]
+        pools = [_nearby(Z_search, representation, warm_active, n_local)]
     else:
         pre = torch.addmm(problem.bias[active], Z, weight.T)
         pools = [candidate_pairs(Z_search, pre.to(Z_search.dtype), weight.to(Z_search.dtype), activation,
@@ -480,8 +479,7 @@ def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, 
     for round_ in range(rounds + 1):
         if round_ > 0:   # local moves of the current atoms, next to the current atoms and the best of the list
             current = _gather(lists, choice)
-            moves = neighbour_moves(Z_search, representation.neighbors, current)
-            moves = moves.reshape(width, k, 2, -1, 2)[:, :, :, :n_local].reshape(width, -1, 2)
+            moves = _nearby(Z_search, representation, current, n_local)
             lists = torch.cat([current, lists[:, k:k + n_keep // 2], moves], dim=1)
             choice = torch.arange(k, device=device).expand(width, -1).clone()
         list_valid = groups[lists[..., 0]] != groups[lists[..., 1]]
@@ -516,6 +514,14 @@ def _downstream(problem, context, options, warm_atoms, warm_steepness, settled, 
         if settled is not None and warm_steepness is not None:
             steep = torch.where(settled[:, None], warm_steepness, steep)
     return atoms, steep, None
+
+
+def _nearby(Z_search, representation, atoms: torch.Tensor, n_local: int) -> torch.Tensor:
+    """Every atom (width, k, 2) with one of its points moved to one of that point's ``n_local`` nearest data
+    points: (width, k · 2 · n_local, 2) (:func:`~dualmap.maps._single.neighbour_moves`, nearest first)."""
+    width, k = atoms.shape[:2]
+    moves = neighbour_moves(Z_search, representation.neighbors, atoms)
+    return moves.reshape(width, k, 2, -1, 2)[:, :, :, :n_local].reshape(width, -1, 2)
 
 
 def _gather(pairs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
