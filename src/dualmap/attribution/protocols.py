@@ -86,7 +86,7 @@ def retrain_job(job: dict) -> dict:
 def _test_losses(model, X_test, y_test, task, classes):
     import torch
 
-    from .._scoring import task_loss
+    from .._scoring import task_loss, task_metric
 
     outputs = torch.as_tensor(model.predict(X_test), dtype=torch.float64)
     if task == "classification":
@@ -100,8 +100,7 @@ def _test_losses(model, X_test, y_test, task, classes):
         return losses, float(correct.mean())
     target = torch.as_tensor(np.asarray(y_test, dtype=np.float64).reshape(len(outputs), -1))
     losses = task_loss(outputs, target, task, reduction="none").mean(dim=1).numpy()
-    total = ((target - target.mean(dim=0)) ** 2).mean(dim=1).sum().item()
-    return losses, float(1 - losses.sum() / total) if total > 0 else float("nan")
+    return losses, task_metric(outputs, target, task)
 
 
 def _run_jobs(jobs: list, scheduler, workers: int, progress: bool) -> dict:
