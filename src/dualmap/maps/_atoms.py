@@ -65,7 +65,7 @@ def greedy_atoms(features: torch.Tensor, target: torch.Tensor, k: int, *,
     Parameters
     ----------
     features : torch.Tensor of shape (width, P, S)
-        Centred activations of every neuron's candidates (changed in place: orthogonalised).
+        Centred activations of every neuron's candidates (scratch: orthogonalised in place when k > 1).
     target : torch.Tensor of shape (width, S)
         Centred trained activations.
     valid : torch.Tensor of shape (width, P), bool, optional
@@ -84,23 +84,27 @@ def greedy_atoms(features: torch.Tensor, target: torch.Tensor, k: int, *,
     if valid is not None:
         usable &= valid
     target_norm = torch.linalg.vector_norm(target, dim=-1, keepdim=True)
-    correlation = (features @ target[:, :, None])[..., 0].abs() / (norm_sq.sqrt() * target_norm).clamp_min(tiny)
+    along = (features @ target[:, :, None])[..., 0]                  # ⟨f, residual⟩, first with the target
+    correlation = along.abs() / (norm_sq.sqrt() * target_norm).clamp_min(tiny)
     correlation = torch.where(usable, correlation, -1.0)
-    residual = target.clone()
+    residual, current = target.clone(), norm_sq                      # current: ‖f‖² off the chosen atoms
     chosen = []
-    for _ in range(k):
-        current = (features * features).sum(dim=-1)
+    for step in range(k):
         alive = usable & (current > 1e-12 * norm_sq)         # not (nearly) in the span of the chosen atoms
-        score = torch.where(alive, (features @ residual[:, :, None])[..., 0] ** 2 / current.clamp_min(tiny), -1.0)
+        score = torch.where(alive, along**2 / current.clamp_min(tiny), -1.0)
         # the best-correlated usable candidate when nothing is left to explain (an exact earlier atom)
         score = torch.where(score.amax(dim=1, keepdim=True) > 0, score, correlation)
         best = score.argmax(dim=1)
         chosen.append(best)
+        if step == k - 1:    # the last atom: nothing more to orthogonalise against it
+            break
         direction = features[rows, best]
         direction = direction / torch.linalg.vector_norm(direction, dim=-1, keepdim=True).clamp_min(tiny)
         residual -= (residual * direction).sum(dim=-1, keepdim=True) * direction
         features -= (features @ direction[:, :, None]) * direction[:, None, :]
         usable[rows, best] = False
+        current = (features * features).sum(dim=-1)
+        along = (features @ residual[:, :, None])[..., 0]
     return torch.stack(chosen, dim=1), correlation
 
 
@@ -163,18 +167,28 @@ def descend_atoms(features_of, target: torch.Tensor, downstream: torch.Tensor, c
     if offset is not None:
         error = error + offset
     weight_sq = (downstream * downstream).sum(dim=0)
+    # every step needs Eᵀ w_j, and every switch changes E by w_j Δr_jᵀ. With at least as many next-layer
+    # neurons as neurons here (m ≥ width) it is cheaper to carry P = Wᵀ E (width, S) instead: Eᵀ w_j is its row
+    # j, read for free, and a switch adds (WᵀW)_{:j} Δr_jᵀ (the same size as E's update)
+    projected = downstream.shape[0] >= width
+    if projected:
+        coupling = downstream.T @ downstream                                     # (width, width)
+        error = downstream.T @ error                                             # P (width, S)
     threshold = tolerance * float(((downstream @ target) ** 2).sum())
     tiny = torch.finfo(target.dtype).tiny
     movable = torch.ones(width, dtype=torch.bool) if free is None else free.cpu()
     neurons = torch.nonzero(movable).flatten().tolist()
+    norms = {}                                       # ‖f‖² of every candidate of a neuron, once per call
     for _ in range(sweeps):
         changed = 0
         for j in neurons:
             features = features_of(j)                                            # (L, S)
-            norm_sq = (features * features).sum(dim=-1)
+            if j not in norms:
+                norms[j] = torch.linalg.vector_norm(features, dim=-1) ** 2
+            norm_sq = norms[j]
             previous = residuals[j].clone()
             # E_{-j}ᵀ w_j = Eᵀ w_j − ‖w_j‖² r_j: one product with E, no (m, S) temporaries
-            pull = downstream[:, j] @ error - weight_sq[j] * previous                # (S,)
+            pull = (error[j] if projected else downstream[:, j] @ error) - weight_sq[j] * previous   # (S,)
             for slot in range(k):
                 others = torch.cat([choice[j, :slot], choice[j, slot + 1:]])
                 base = target[j]
@@ -184,13 +198,12 @@ def descend_atoms(features_of, target: torch.Tensor, downstream: torch.Tensor, c
                     base = base - basis @ (basis.T @ base)
                 # with f̃ = f − Q Qᵀ f (the candidate off the other atoms): f̃·base = f·base, and
                 # r(f) = base − c f̃, c = f̃·base/‖f̃‖², so the objective needs only F·[base, pull, Q]
-                columns = torch.stack([base, pull], dim=1) if basis is None else torch.cat(
-                    [base[:, None], pull[:, None], basis], dim=1)
-                products = features @ columns                                      # (L, 2 + k - 1)
-                along_base, along_pull = products[:, 0], products[:, 1]
                 length_sq = norm_sq
-                if basis is not None:
-                    along_basis = products[:, 2:]
+                if basis is None:     # two GEMVs: faster than one GEMM of two columns
+                    along_base, along_pull = features @ base, features @ pull
+                else:
+                    products = features @ torch.cat([base[:, None], pull[:, None], basis], dim=1)   # (L, k + 1)
+                    along_base, along_pull, along_basis = products[:, 0], products[:, 1], products[:, 2:]
                     length_sq = norm_sq - (along_basis * along_basis).sum(dim=1)
                     along_pull = along_pull - along_basis @ (basis.T @ pull)
                 usable = length_sq > 1e-12 * norm_sq.clamp_min(tiny)
@@ -212,7 +225,7 @@ def descend_atoms(features_of, target: torch.Tensor, downstream: torch.Tensor, c
                         chosen = chosen - basis @ (basis.T @ chosen)
                     residuals[j] = base - step[current] * chosen
             if not torch.equal(residuals[j], previous):                           # E += w_j (r_new − r_old)ᵀ
-                error += torch.outer(downstream[:, j], residuals[j] - previous)
+                error.addr_(coupling[:, j] if projected else downstream[:, j], residuals[j] - previous)
         if changed == 0:
             break
     return choice

@@ -138,14 +138,32 @@ def candidate_activations(Z: torch.Tensor, Z_eval: torch.Tensor, candidates: tor
     torch.Tensor of shape (..., n_eval)
     """
     s1, s2 = swim_constants(activation)
-    z1, z2 = Z[candidates[..., 0]], Z[candidates[..., 1]]
-    delta = z2 - z1
+    shape = candidates.shape[:-1]
+    first, second = candidates[..., 0].reshape(-1), candidates[..., 1].reshape(-1)
+    z1 = Z[first]
+    delta = Z[second] - z1
     delta_sq = (delta * delta).sum(dim=-1).clamp_min(torch.finfo(Z.dtype).tiny)
-    projection = delta @ Z_eval.T if gram is None else gram[candidates[..., 1]] - gram[candidates[..., 0]]
-    pre = s1 * (projection - (delta * z1).sum(dim=-1, keepdim=True)) / delta_sq[..., None] - s2
+    # pre = scale · ⟨Δ, z_s⟩ + shift, with scale = γ s1/‖Δ‖² and shift = −scale ⟨Δ, z_i⟩ − γ s2: one output
+    # buffer, updated in place (the (pairs, n_eval) block is the largest array of a map; every extra
+    # temporary of it costs a pass over memory)
+    scale = s1 / delta_sq
+    shift = -(delta * z1).sum(dim=-1) * scale - s2
     if steepness is not None:
-        pre = pre * steepness[..., None]
-    return activation_function(activation)(pre)
+        gamma = steepness.reshape(-1).to(Z.dtype)
+        scale, shift = scale * gamma, shift * gamma
+    if gram is None:
+        pre = delta @ Z_eval.T
+    else:
+        pre = gram[second].to(Z.dtype)      # a new tensor (indexing copies); a float32 Gram of a float64 Z widens
+        pre -= gram[first]
+    pre.mul_(scale[:, None]).add_(shift[:, None])
+    if activation == "relu":
+        pre.relu_()
+    elif activation == "tanh":
+        pre.tanh_()
+    else:
+        pre = activation_function(activation)(pre)
+    return pre.reshape(*shape, pre.shape[-1])
 
 
 def candidate_similarity(Z: torch.Tensor, eval_rows: torch.Tensor, trained_activation: torch.Tensor,

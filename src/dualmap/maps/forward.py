@@ -378,7 +378,8 @@ def _atom_residuals(Z, Z_eval, atoms, activation, gram, target, steepness=None) 
 
 
 def _centred(features: torch.Tensor) -> torch.Tensor:
-    return features - features.mean(dim=-1, keepdim=True)
+    """``features`` minus their mean over the last axis, in place (every caller passes a fresh tensor)."""
+    return features.sub_(features.mean(dim=-1, keepdim=True))
 
 
 # ----------------------------------------------------------------------------------------- "downstream"
