@@ -27,3 +27,22 @@ def test_study_convert_keys_for_atoms():
         validate_config({"convert": {"atoms": 0}})
     with pytest.raises(ValueError, match="atoms_curve values must be >= 1"):
         validate_config({"convert": {"atoms_curve": [1, 0]}})
+
+
+def test_rebuilt_layers_give_every_readout_of_to_mlp_and_belong_to_their_data():
+    ds = dm.load_dataset("wine")
+    run = dm.train([12], ds.X_train, ds.y_train, epochs=20, seed=1, checkpoints=2, progress=False)
+    pair_map = dm.to_pairs(run.model, ds.X_train, progress=False)
+    layers = pair_map.rebuild(ds.X_train)
+    teacher = run.model.predict(ds.X_train)
+    for readout, targets in (("trained", None), ("keep", None), ("refit", teacher)):
+        once = layers.to_mlp(targets, readout=readout)
+        direct = pair_map.to_mlp(ds.X_train, targets, readout=readout)
+        assert once.predict(ds.X_test) == pytest.approx(direct.predict(ds.X_test), abs=1e-12)
+    assert layers.features.shape == (len(ds.X_train), 12)
+    with pytest.raises(ValueError, match="readout must be one of"):
+        layers.to_mlp(readout="nope")
+    with pytest.raises(ValueError, match="needs targets"):
+        layers.to_mlp(readout="refit")
+    with pytest.raises(ValueError):
+        pair_map.rebuild(ds.X_test)          # another data set than the map's

@@ -162,8 +162,9 @@ def evaluate_map(pair_map, mlp: MLP, X, X_test, *, labels=None, labels_test=None
     ``labels_score_map`` / ``labels_score_trained``.
     """
     teacher_train, teacher_test = mlp.predict(X), mlp.predict(X_test)
-    converted = pair_map.to_mlp(X, teacher_train, readout="refit", alpha=alpha)
-    rebuilt = pair_map.to_mlp(X, readout="trained", network=mlp)
+    layers = pair_map.rebuild(X)                     # X checked and the hidden layers built once, every readout
+    converted = layers.to_mlp(teacher_train, readout="refit", alpha=alpha)
+    rebuilt = layers.to_mlp(readout="trained", network=mlp)
     nulls = null_models(mlp, X, teacher_train, seed=seed, alpha=alpha)
     nulls_through = through_nulls(mlp, X, atoms=pair_map.n_atoms, seed=seed)
     result = {
@@ -179,7 +180,7 @@ def evaluate_map(pair_map, mlp: MLP, X, X_test, *, labels=None, labels_test=None
     result["gap_closed_through"] = gap_closed(result["r2_through"], result["r2_through_null_swim"])
     result["gap_closed_through_uniform"] = gap_closed(result["r2_through"], result["r2_through_null_uniform"])
     if pair_map.n_atoms == 1 and pair_map.teacher_readout:
-        result["r2_keep"] = output_r2(pair_map.to_mlp(X, readout="keep").predict(X_test), teacher_test)
+        result["r2_keep"] = output_r2(layers.to_mlp(readout="keep").predict(X_test), teacher_test)
     result["gap_closed"] = gap_closed(result["r2_map"], result["r2_null_swim"])
     result["gap_closed_uniform"] = gap_closed(result["r2_map"], result["r2_null_uniform"])
     if task == "classification":
@@ -193,12 +194,12 @@ def evaluate_map(pair_map, mlp: MLP, X, X_test, *, labels=None, labels_test=None
     if labels is not None:
         if task == "classification":
             classes = np.unique(labels)
-            own = pair_map.to_mlp(X, one_hot(labels, classes), readout="refit", alpha=alpha)
+            own = layers.to_mlp(one_hot(labels, classes), readout="refit", alpha=alpha)
             test_index = class_indices(labels_test, classes, name="labels_test", unknown="not in labels")
             result["labels_score_map"] = accuracy(own.predict(X_test), test_index)
             result["labels_score_trained"] = accuracy(teacher_test, test_index)
         else:
-            own = pair_map.to_mlp(X, labels, readout="refit", alpha=alpha)
+            own = layers.to_mlp(labels, readout="refit", alpha=alpha)
             result["labels_score_map"] = output_r2(own.predict(X_test), labels_test)
             result["labels_score_trained"] = output_r2(teacher_test, labels_test)
     return result

@@ -362,8 +362,9 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, 
             pair_map = map_network(network, context, options, warm=warm)
             seconds = time.perf_counter() - started
             teacher = _outputs(network, X)
-            converted = pair_map.to_mlp(X, teacher)
-            rebuilt = pair_map.to_mlp(X, readout="trained")
+            layers = pair_map.rebuild(X)
+            converted = layers.to_mlp(teacher)
+            rebuilt = layers.to_mlp(readout="trained")
             drift = neuron_drift(checkpoints[t - 1][1], network) if t > 0 else None
             trajectory.steps = np.append(trajectory.steps, step)
             trajectory.pairs.append(pair_map.pairs)

@@ -17,11 +17,12 @@ from .pairmap import (
            READOUTS,
            SCORE_NAMES,
            PairMap,
+           RebuiltLayers,
            fold_coefficients,
            network_fingerprint,
 )
 from .planted import PlantedNetwork, planted_network, planted_recovery
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "READOUTS", "SCORE_NAMES", "STEEPNESS", "DataContext", "PairMap",
-           "PlantedNetwork", "SearchOptions", "WarmStart", "fold_coefficients",
+           "PlantedNetwork", "RebuiltLayers", "SearchOptions", "WarmStart", "fold_coefficients",
            "map_network", "network_fingerprint", "planted_network", "planted_recovery", "to_pairs"]

@@ -17,7 +17,7 @@ from ..network import MLP, activation_function
 from ..swim.construction import swim_neurons
 from ..swim.readout import fit_ridge
 
-__all__ = ["PairMap", "fingerprint", "network_fingerprint", "SCORE_NAMES", "READOUTS"]
+__all__ = ["PairMap", "RebuiltLayers", "fingerprint", "network_fingerprint", "SCORE_NAMES", "READOUTS"]
 
 #: Per-neuron scores every PairMap carries (see :func:`dualmap.maps._scores.neuron_scores`).
 SCORE_NAMES = ("direction_cosine", "offset_error", "norm_ratio", "activation_correlation", "neuron_r2")
@@ -135,6 +135,12 @@ class PairMap:
         (times its steepness ``γ`` when relaxed). These are the strict atoms, unscaled: the coefficients act
         in the next layer (:meth:`to_mlp`).
         """
+        layers = self.rebuild(X, dtype=dtype)
+        return layers.weights, layers.biases, layers.features
+
+    def rebuild(self, X, *, dtype=torch.float64) -> "RebuiltLayers":
+        """The rebuilt hidden layers on ``X`` (:meth:`hidden_layers`), checked against the map once and kept,
+        so that several readouts (:meth:`RebuiltLayers.to_mlp`) share one validation and one forward pass."""
         X = self._check_X(X)
         Z = as_tensor(X, device=torch.device("cpu"), dtype=dtype)
         weights, biases = [], []
@@ -147,7 +153,7 @@ class PairMap:
             weights.append(to_numpy(weight))
             biases.append(to_numpy(bias))
             Z = activation_function(activation)(torch.addmm(bias, Z, weight.T))
-        return weights, biases, to_numpy(Z)
+        return RebuiltLayers(self, weights, biases, to_numpy(Z))
 
     @classmethod
     def of_sampled(cls, pairs, activation: str, X, *, method: str) -> "PairMap":
@@ -178,28 +184,11 @@ class PairMap:
             Ridge penalty for ``"refit"``.
         network : MLP, optional
             With ``readout="trained"``: the trained network; it must be the one this map was computed for.
+
+        Several readouts of the same ``X``: ``layers = pm.rebuild(X)``, then ``layers.to_mlp(...)`` for each.
         """
-        if readout not in READOUTS:
-            raise ValueError(f"readout must be one of {list(READOUTS)}; got {readout!r}")
-        if readout == "trained":
-            return self._rebuilt(X, network)
-        if readout == "keep" and self.n_atoms > 1:
-            raise ValueError(f"readout='keep' rescales one pair per neuron; this map has {self.n_atoms} atoms per "
-                             f"neuron — use readout='trained' (the rebuilt network)")
-        weights, biases, features = self.hidden_layers(X)
-        if readout == "refit":
-            if targets is None:
-                raise ValueError("readout='refit' needs targets (the trained outputs, or the true targets)")
-            targets = check_targets(targets, len(features), name="targets")
-            targets = targets.reshape(len(features), -1)
-            solution = fit_ridge(torch.from_numpy(features), torch.from_numpy(np.asarray(targets, dtype=np.float64)),
-                                 alpha)
-            out_weight, out_bias = to_numpy(solution.weight), to_numpy(solution.bias)
-        else:
-            teacher_weight, _, teacher_mean = self._teacher()
-            out_weight = teacher_weight * self.scales[-1][None, :]
-            out_bias = teacher_mean - features.mean(axis=0) @ out_weight.T
-        return MLP(weights + [out_weight], biases + [out_bias], list(self.activations) + ["identity"])
+        _check_readout(readout)
+        return self.rebuild(X).to_mlp(targets, readout=readout, alpha=alpha, network=network)
 
     def _teacher(self):
         if not self.teacher_readout:
@@ -207,23 +196,18 @@ class PairMap:
                              "readout='trained' and 'keep' need the map of a trained network")
         return self.teacher_readout
 
-    def _rebuilt(self, X, network: MLP | None) -> MLP:
-        """The rebuilt network (``readout="trained"``): the atoms' layers, the trained readout with the
-        coefficients folded in."""
-        if network is not None:
-            if not isinstance(network, MLP):
-                raise TypeError(f"network must be a dualmap MLP; got {type(network).__name__}")
-            if self.network_fingerprint and network_fingerprint(network) != self.network_fingerprint:
-                raise ValueError("network is not the network this PairMap was computed for (its weights differ); "
-                                 "map it with dm.to_pairs first")
-            if tuple(network.hidden_widths) != self.widths:
-                raise ValueError(f"network has hidden widths {tuple(network.hidden_widths)}, this PairMap "
-                                 f"{self.widths}")
-        readout_weight, readout_bias, _ = self._teacher()
-        weights, biases, _ = self.hidden_layers(X)
-        coefficients = self.coefficients[-1]
-        out_weight, out_bias = fold_coefficients(readout_weight, readout_bias, coefficients)
-        return MLP(weights + [out_weight], biases + [out_bias], list(self.activations) + ["identity"])
+    def _check_network(self, network: MLP | None) -> None:
+        """``network`` (optional) is the network this map was computed for."""
+        if network is None:
+            return
+        if not isinstance(network, MLP):
+            raise TypeError(f"network must be a dualmap MLP; got {type(network).__name__}")
+        if self.network_fingerprint and network_fingerprint(network) != self.network_fingerprint:
+            raise ValueError("network is not the network this PairMap was computed for (its weights differ); "
+                             "map it with dm.to_pairs first")
+        if tuple(network.hidden_widths) != self.widths:
+            raise ValueError(f"network has hidden widths {tuple(network.hidden_widths)}, this PairMap "
+                             f"{self.widths}")
 
     def _check_X(self, X) -> np.ndarray:
         X = check_data(X)
@@ -291,3 +275,44 @@ class PairMap:
                        network_fingerprint=meta.get("network_fingerprint", ""))
         except (KeyError, ValueError, IndexError) as exc:
             raise CorruptFileError(f"{path} is not a valid PairMap file: {exc}") from exc
+
+
+def _check_readout(readout) -> None:
+    if readout not in READOUTS:
+        raise ValueError(f"readout must be one of {list(READOUTS)}; got {readout!r}")
+
+
+@dataclass
+class RebuiltLayers:
+    """A :class:`PairMap`'s hidden layers rebuilt on its data ``X`` (:meth:`PairMap.rebuild`): the weights and
+    biases of every layer (numpy, ``width_l · k`` neurons, neuron-major) and the last layer's features on ``X``
+    (n, width·k). Every readout of :meth:`to_mlp` is built from them without touching ``X`` again."""
+
+    pair_map: PairMap
+    weights: list
+    biases: list
+    features: np.ndarray = field(repr=False)
+
+    def to_mlp(self, targets=None, *, readout="refit", alpha="auto", network: MLP | None = None) -> MLP:
+        """The network with these hidden layers and the readout ``readout`` (see :meth:`PairMap.to_mlp`)."""
+        _check_readout(readout)
+        pair_map, features = self.pair_map, self.features
+        if readout == "trained":     # the rebuilt network: the trained readout, the coefficients folded in
+            pair_map._check_network(network)
+            readout_weight, readout_bias, _ = pair_map._teacher()
+            out_weight, out_bias = fold_coefficients(readout_weight, readout_bias, pair_map.coefficients[-1])
+        elif readout == "keep":
+            if pair_map.n_atoms > 1:
+                raise ValueError(f"readout='keep' rescales one pair per neuron; this map has {pair_map.n_atoms} "
+                                 f"atoms per neuron — use readout='trained' (the rebuilt network)")
+            teacher_weight, _, teacher_mean = pair_map._teacher()
+            out_weight = teacher_weight * pair_map.scales[-1][None, :]
+            out_bias = teacher_mean - features.mean(axis=0) @ out_weight.T
+        else:
+            if targets is None:
+                raise ValueError("readout='refit' needs targets (the trained outputs, or the true targets)")
+            targets = check_targets(targets, len(features), name="targets").reshape(len(features), -1)
+            solution = fit_ridge(torch.from_numpy(features), torch.from_numpy(np.asarray(targets, dtype=np.float64)),
+                                 alpha)
+            out_weight, out_bias = to_numpy(solution.weight), to_numpy(solution.bias)
+        return MLP(self.weights + [out_weight], self.biases + [out_bias], list(pair_map.activations) + ["identity"])
