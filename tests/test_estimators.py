@@ -107,3 +107,25 @@ def test_wrong_feature_count_at_predict(digits):
     clf = dm.SWIMClassifier(layer_widths=(8,), random_state=0).fit(digits.X_train, digits.y_train)
     with pytest.raises(ValueError, match="X has 10 features, but SWIMClassifier is expecting 64"):
         clf.predict(np.ones((2, 10)))
+
+
+def test_temperature_is_the_likelihood_optimum_of_the_training_scores_fitted_on_first_use(digits):
+    import pickle
+
+    from scipy.special import softmax
+
+    from dualmap.swim.readout import fit_temperature
+
+    X, y = digits.X_train, digits.y_train
+    clf = dm.SWIMClassifier(layer_widths=(48,), random_state=2).fit(X, y)
+    copy = pickle.loads(pickle.dumps(clf))             # pickled before the temperature was fitted
+    state = dict(clf.__dict__)
+    T = clf.temperature_
+    assert clf.__dict__ == state                        # reading it is not a change of the estimator
+    labels = np.searchsorted(clf.classes_, y)
+    rows = slice(None) if len(X) <= 2000 else np.random.default_rng(0).choice(len(X), 2000, replace=False)
+    assert T == pytest.approx(fit_temperature(clf.decision_function(X)[rows], labels[rows]), rel=1e-6)
+    assert clf.predict_proba(X[:5]) == pytest.approx(softmax(clf.decision_function(X[:5]) / T, axis=1))
+    assert copy.temperature_ == T
+    refit = clf.fit(X[::-1], y[::-1])                   # a new fit forgets the old temperature
+    assert refit.temperature_ != T

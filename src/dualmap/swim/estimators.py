@@ -125,8 +125,9 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
     classes_ : ndarray of shape (n_classes,)
         The class labels (any type: ints, strings).{_COMMON_ATTRIBUTES}
     temperature_ : float
-        Temperature ``T`` of ``predict_proba = softmax(scores / T)``, fitted by maximum likelihood on
-        (at most 2000) training points.
+        Temperature ``T`` of ``predict_proba = softmax(scores / T)``, fitted by maximum likelihood on the
+        readout scores of (at most 2000) training points, kept at ``fit``. It is fitted the first time it is
+        read (``predict_proba`` reads it), so a fit whose probabilities are never used does not pay for it.
 
     Examples
     --------
@@ -164,17 +165,22 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
                 f"SWIMClassifier needs at least 2 classes; y has 1 class ({self.classes_[0]!r})"
             )
         features = self._sample(X, one_hot(encoded, np.arange(len(self.classes_))))
-        self.temperature_ = self._fit_temperature(features, encoded)
+        self._temperature = _Temperature(*self._calibration_scores(features, encoded))
         return self
 
-    def _fit_temperature(self, features, encoded):
-        """Fit ``temperature_`` on the readout scores of (at most 2000) training points, from the last hidden
-        layer's features that the readout was fitted on (no second forward pass)."""
+    def _calibration_scores(self, features, encoded):
+        """The readout scores and labels of (at most 2000) seeded training points, from the last hidden layer's
+        features that the readout was fitted on (no second forward pass): what ``temperature_`` is fitted on."""
         rows = np.random.default_rng(0).choice(len(features), size=min(len(features), 2000), replace=False)
         hidden = np.asarray(features[torch.as_tensor(rows, device=features.device)].cpu(), dtype=np.float64)
-        with single_thread_below(hidden.size * len(self.classes_)):     # a few ms of small products
-            scores = hidden @ self.network_.weights[-1].T + self.network_.biases[-1]
-            return fit_temperature(scores, encoded[rows])
+        with single_thread_below(hidden.size * len(self.classes_)):     # small products
+            return hidden @ self.network_.weights[-1].T + self.network_.biases[-1], encoded[rows]
+
+    @property
+    def temperature_(self) -> float:
+        """Temperature ``T`` of ``predict_proba`` (see the class docstring), fitted the first time it is read."""
+        check_is_fitted(self)
+        return self._temperature.value()
 
     def decision_function(self, X):
         """Readout scores: shape (n_samples, n_classes); for 2 classes, shape (n_samples,) holding
@@ -195,6 +201,21 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
         return tags
+
+
+class _Temperature:
+    """A classifier's softmax temperature, fitted on its calibration scores the first time it is asked for.
+
+    The value is kept inside this object, so reading it leaves the estimator's ``__dict__`` as it was
+    (scikit-learn's contract for ``predict_proba``); it is a pure function of the scores and labels."""
+
+    def __init__(self, scores: np.ndarray, labels: np.ndarray):
+        self.scores, self.labels, self._value = scores, labels, None
+
+    def value(self) -> float:
+        if self._value is None:
+            self._value = fit_temperature(self.scores, self.labels)       # element-wise numpy: no BLAS pools
+        return self._value
 
 
 class SWIMRegressor(RegressorMixin, _SWIMBase):
