@@ -129,3 +129,16 @@ def test_temperature_is_the_likelihood_optimum_of_the_training_scores_fitted_on_
     assert copy.temperature_ == T
     refit = clf.fit(X[::-1], y[::-1])                   # a new fit forgets the old temperature
     assert refit.temperature_ != T
+
+
+def test_fit_seed_is_scikit_learns_draw_from_random_state():
+    from sklearn.utils import check_random_state
+
+    from dualmap.swim.estimators import _fit_seed
+
+    top = np.iinfo(np.int32).max
+    for seed in (0, 7, np.int64(7), 2**31 - 2):
+        assert _fit_seed(seed) == check_random_state(seed).randint(top)
+    assert _fit_seed(np.random.RandomState(3)) == np.random.RandomState(3).randint(top)
+    with pytest.raises(ValueError):
+        _fit_seed("seven")

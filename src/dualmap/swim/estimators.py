@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -92,7 +93,7 @@ class _SWIMBase(BaseEstimator):
 
     def _sample(self, X, targets):
         widths = check_layer_widths(self.layer_widths)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        seed = _fit_seed(self.random_state)
         # fit validated X and y (validate_data) and the parameters (_parameter_constraints): trust them here
         sampled = _sample_validated(
             X, targets, widths, self.activation, sampler=self.sampler, alpha=self.alpha,
@@ -201,6 +202,20 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
         return tags
+
+
+def _fit_seed(random_state) -> int:
+    """The seed of a fit's generator, drawn from ``random_state`` as scikit-learn does (``None``, an int or a
+    ``RandomState``): ``check_random_state(random_state).randint(2³¹ − 1)``."""
+    if isinstance(random_state, Integral):
+        return _seed_of_int(int(random_state))
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+@functools.lru_cache(maxsize=1024)
+def _seed_of_int(random_state: int) -> int:
+    """``_fit_seed`` of an int, kept: seeding a Mersenne Twister costs ≈ 0.15 ms, a tenth of a small fit."""
+    return int(np.random.RandomState(random_state).randint(np.iinfo(np.int32).max))
 
 
 class _Temperature:
