@@ -378,8 +378,10 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, 
             trajectory.network_fingerprints.append(pair_map.network_fingerprint)
             if drift is not None:
                 trajectory.drift = np.vstack([trajectory.drift, drift[None, :]])
-            trajectory.output_r2 = np.append(trajectory.output_r2, _safe_r2(_outputs(converted, X), teacher))
-            trajectory.r2_through = np.append(trajectory.r2_through, _safe_r2(_outputs(rebuilt, X), teacher))
+            trajectory.output_r2 = np.append(trajectory.output_r2,
+                                              _safe_r2(_readout_outputs(converted, layers.features), teacher))
+            trajectory.r2_through = np.append(trajectory.r2_through,
+                                              _safe_r2(_readout_outputs(rebuilt, layers.features), teacher))
             trajectory.map_seconds = np.append(trajectory.map_seconds, seconds)
             if path is not None:
                 trajectory.save(path)
@@ -392,6 +394,12 @@ def _outputs(network: MLP, X: np.ndarray) -> np.ndarray:
     float computation, on the CPU in the precision of the network's parameters."""
     dtype = torch.from_numpy(network.weights[0][:0]).dtype
     return to_numpy(network.forward(as_tensor(X, device=torch.device("cpu"), dtype=dtype)))
+
+
+def _readout_outputs(network: MLP, features: np.ndarray) -> np.ndarray:
+    """The outputs of ``network`` on the points whose last hidden features are ``features`` (its readout
+    only): the rebuilt layers' features on ``X`` are already computed, so no second pass through them."""
+    return features @ network.weights[-1].T + network.biases[-1]
 
 
 def _safe_r2(outputs, reference) -> float:
