@@ -1,0 +1,105 @@
+"""Probe (issue 13, one seed, not the must-show protocol): does a learning-rate ramp, weight decay or label
+smoothing let a SWIM start keep its lead and end at He's test loss?
+
+Every run trains on the whole training split (no validation split, no rate chosen on one): this probe asks
+whether *any* setting of the knob helps, reading the test loss directly, so a "yes" here would still need the
+protocol of ``benchmarks/inverse.py``. SWIM starts use ``finetune="auto"`` (the default).
+
+    OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py digits relu      # ≈ 1.5 min
+    OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py fashion_mnist relu
+
+Appends one JSON line per run to ``benchmarks/results/inverse_probe_schedule.jsonl``.
+
+- ``ramp``: every layer's rate is multiplied by ``start_factor^(1 − t/ramp_steps)`` for the first
+  ``ramp_steps`` steps (a geometric ramp from ``start_factor·lr`` to ``lr``), then ``lr``.
+- ``weight_decay``: Adam's (coupled L2) weight decay, He and SWIM alike.
+- ``smoothing``: cross-entropy with label smoothing as the *training* loss (the test loss reported is the plain
+  cross-entropy of the final network), He and SWIM alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import dualmap as dm
+
+RESULTS = Path(__file__).parent / "results" / "inverse_probe_schedule.jsonl"
+DATA = {"digits": ({}, 256, 30), "fashion_mnist": ({"n_train": 10_000}, 128, 5)}
+_training = importlib.import_module("dualmap.train")
+_plain_loss = _training.task_loss
+_knobs = {"ramp_steps": 0, "start_factor": 1.0, "smoothing": 0.0}
+
+
+class _RampedAdam(torch.optim.Adam):
+    """Adam whose group rates follow the geometric ramp of ``_knobs`` (the probe's only change to training)."""
+
+    def __init__(self, groups, **options):
+        super().__init__(groups, **options)
+        self._base, self._step = [group["lr"] for group in self.param_groups], 0
+
+    def step(self, closure=None):
+        if _knobs["ramp_steps"]:
+            factor = _knobs["start_factor"] ** max(0.0, 1.0 - self._step / _knobs["ramp_steps"])
+            for group, base in zip(self.param_groups, self._base):
+                group["lr"] = base * factor
+        self._step += 1
+        return super().step(closure)
+
+
+def _smoothed_loss(outputs, targets, task, reduction="mean"):
+    if task == "classification" and _knobs["smoothing"] > 0:
+        return torch.nn.functional.cross_entropy(outputs, targets, reduction=reduction,
+                                                 label_smoothing=_knobs["smoothing"])
+    return _plain_loss(outputs, targets, task, reduction=reduction)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", choices=sorted(DATA))
+    parser.add_argument("activation", choices=["relu", "tanh"])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.optim.Adam = _RampedAdam                    # dualmap.train builds torch.optim.Adam(groups, ...)
+    _training.task_loss = _smoothed_loss
+    options, width, epochs = DATA[args.data]
+    ds = dm.load_dataset(args.data, **options)
+    classes = np.unique(ds.y_train)
+    y_test = torch.as_tensor(np.searchsorted(classes, ds.y_test))
+    total_steps = -(-len(ds.X_train) // 128) * epochs
+
+    def run(init, lr, *, ramp=0.0, start_factor=1.0, weight_decay=0.0, smoothing=0.0):
+        _knobs.update(ramp_steps=int(ramp * total_steps), start_factor=start_factor, smoothing=smoothing)
+        started = time.perf_counter()
+        result = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, lr=lr, epochs=epochs,
+                          init=init, weight_decay=weight_decay, seed=args.seed, checkpoints=2, progress=False)
+        outputs = torch.as_tensor(result.model.predict(ds.X_test))
+        row = dict(data=args.data, activation=args.activation, width=width, epochs=epochs, seed=args.seed,
+                   init=init, lr=lr, ramp=ramp, start_factor=start_factor, weight_decay=weight_decay,
+                   smoothing=smoothing, test_loss=float(torch.nn.functional.cross_entropy(outputs, y_test)),
+                   test_accuracy=float((outputs.argmax(1) == y_test).double().mean()),
+                   seconds=time.perf_counter() - started, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        print(json.dumps(row), flush=True)
+        with RESULTS.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+    for lr in (3e-4, 1e-3, 3e-3):
+        run("he", lr)
+        run("swim", lr)
+    for lr, ramp, start_factor in ((3e-3, 0.3, 0.1), (3e-3, 0.5, 0.1), (1e-3, 0.3, 0.3), (3e-3, 1.0, 0.1),
+                                   (1e-2, 0.5, 0.03)):
+        run("swim", lr, ramp=ramp, start_factor=start_factor)
+    for weight_decay, smoothing in ((1e-4, 0.0), (1e-3, 0.0), (0.0, 0.1)):
+        run("he", 3e-3, weight_decay=weight_decay, smoothing=smoothing)
+        for lr in (3e-4, 1e-3):
+            run("swim", lr, weight_decay=weight_decay, smoothing=smoothing)
+
+
+if __name__ == "__main__":
+    main()
