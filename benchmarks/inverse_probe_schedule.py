@@ -15,6 +15,11 @@ Appends one JSON line per run to ``benchmarks/results/inverse_probe_schedule.jso
 - ``weight_decay``: Adam's (coupled L2) weight decay, He and SWIM alike.
 - ``smoothing``: cross-entropy with label smoothing as the *training* loss (the test loss reported is the plain
   cross-entropy of the final network), He and SWIM alike.
+- ``readout_scale`` (``--readout-scale``): the prepared SWIM start (checkpoint 0 of ``finetune="auto"``: calibrated
+  and rebalanced) with its readout weights *and* bias multiplied by ``c`` — the same predictions (argmax), a less
+  confident start — trained as an MLP start (``finetune="plain"``: no readout-only warm-up).
+
+    OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py digits relu --readout-scale
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ def main() -> None:
     parser.add_argument("data", choices=sorted(DATA))
     parser.add_argument("activation", choices=["relu", "tanh"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--readout-scale", action="store_true", help="probe the readout scale instead")
     args = parser.parse_args()
     torch.optim.Adam = _RampedAdam                    # dualmap.train builds torch.optim.Adam(groups, ...)
     _training.task_loss = _smoothed_loss
@@ -74,20 +80,38 @@ def main() -> None:
     y_test = torch.as_tensor(np.searchsorted(classes, ds.y_test))
     total_steps = -(-len(ds.X_train) // 128) * epochs
 
-    def run(init, lr, *, ramp=0.0, start_factor=1.0, weight_decay=0.0, smoothing=0.0):
+    def test_scores(network):
+        outputs = torch.as_tensor(network.predict(ds.X_test))
+        return (float(torch.nn.functional.cross_entropy(outputs, y_test)),
+                float((outputs.argmax(1) == y_test).double().mean()))
+
+    def run(init, lr, *, ramp=0.0, start_factor=1.0, weight_decay=0.0, smoothing=0.0, start=None, scale=1.0):
         _knobs.update(ramp_steps=int(ramp * total_steps), start_factor=start_factor, smoothing=smoothing)
         started = time.perf_counter()
-        result = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, lr=lr, epochs=epochs,
-                          init=init, weight_decay=weight_decay, seed=args.seed, checkpoints=2, progress=False)
-        outputs = torch.as_tensor(result.model.predict(ds.X_test))
+        model, options = ([width], dict(init=init)) if start is None else (start, dict(finetune="plain"))
+        result = dm.train(model, ds.X_train, ds.y_train, activation=args.activation, lr=lr, epochs=epochs,
+                          weight_decay=weight_decay, seed=args.seed, checkpoints=2, progress=False, **options)
+        test_loss, test_accuracy = test_scores(result.model)
         row = dict(data=args.data, activation=args.activation, width=width, epochs=epochs, seed=args.seed,
                    init=init, lr=lr, ramp=ramp, start_factor=start_factor, weight_decay=weight_decay,
-                   smoothing=smoothing, test_loss=float(torch.nn.functional.cross_entropy(outputs, y_test)),
-                   test_accuracy=float((outputs.argmax(1) == y_test).double().mean()),
+                   smoothing=smoothing, readout_scale=scale, test_loss=test_loss, test_accuracy=test_accuracy,
                    seconds=time.perf_counter() - started, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        if start is not None:
+            row["start_test_loss"], row["start_test_accuracy"] = test_scores(start)
         print(json.dumps(row), flush=True)
         with RESULTS.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
+
+    if args.readout_scale:
+        prepared = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="swim",
+                            seed=args.seed, checkpoints=[0, 1], progress=False).checkpoints[0][1]
+        for scale in (1.0, 0.3, 0.1, 0.03):
+            weights = [w.copy() for w in prepared.weights[:-1]] + [scale * prepared.weights[-1]]
+            biases = [b.copy() for b in prepared.biases[:-1]] + [scale * prepared.biases[-1]]
+            start = dm.MLP(weights, biases, list(prepared.activations))
+            for lr in (3e-4, 1e-3, 3e-3):
+                run("swim", lr, start=start, scale=scale)
+        return
 
     for lr in (3e-4, 1e-3, 3e-3):
         run("he", lr)
