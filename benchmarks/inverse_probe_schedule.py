@@ -20,6 +20,11 @@ Appends one JSON line per run to ``benchmarks/results/inverse_probe_schedule.jso
   confident start — trained as an MLP start (``finetune="plain"``: no readout-only warm-up).
 
     OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py digits relu --readout-scale
+
+- ``--fresh-readout``: the SWIM start's hidden layers (ReLU rows rescaled to He's activation scale,
+  ``rebalance_act``) with He's initial readout (the readout of an He
+  start of the same seed) — SWIM's features without the solved readout — trained as an MLP start; separates
+  what the pairs' features are worth as a place to start learning from the solved readout on top of them.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ def main() -> None:
     parser.add_argument("activation", choices=["relu", "tanh"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--readout-scale", action="store_true", help="probe the readout scale instead")
+    parser.add_argument("--fresh-readout", action="store_true", help="SWIM's hidden layers, He's initial readout")
     args = parser.parse_args()
     torch.optim.Adam = _RampedAdam                    # dualmap.train builds torch.optim.Adam(groups, ...)
     _training.task_loss = _smoothed_loss
@@ -102,6 +108,17 @@ def main() -> None:
         with RESULTS.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
 
+    if args.fresh_readout:      # ReLU rows rescaled to He's activation scale (rebalance_act), as He's features are
+        prepared = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="swim",
+                            finetune="calibrate+rebalance_act", seed=args.seed, checkpoints=[0, 1],
+                            progress=False).checkpoints[0][1]
+        he = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="he",
+                      seed=args.seed, checkpoints=[0, 1], progress=False).checkpoints[0][1]
+        start = dm.MLP([w.copy() for w in prepared.weights[:-1]] + [he.weights[-1].copy()],
+                       [b.copy() for b in prepared.biases[:-1]] + [he.biases[-1].copy()], list(prepared.activations))
+        for lr in (3e-4, 1e-3, 3e-3):
+            run("swim_hidden+he_readout", lr, start=start, scale=0.0)
+        return
     if args.readout_scale:
         prepared = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="swim",
                             seed=args.seed, checkpoints=[0, 1], progress=False).checkpoints[0][1]
