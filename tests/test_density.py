@@ -29,6 +29,19 @@ def test_scores_follow_the_swim_formula(rng):
         assert score == pytest.approx(np.max(np.abs(y[i2].numpy() - y[i1].numpy())) / expected_distance)
 
 
+def test_scores_do_not_depend_on_the_chunking(rng):
+    # the gathered rows live in buffers reused across chunks: a last, shorter chunk must not see stale rows
+    Z = torch.tensor(rng.normal(size=(40, 5)), dtype=torch.float32)
+    y = torch.tensor(rng.normal(size=(40, 3)))
+    candidates = draw_candidates(40, 103, rng)
+    expected = torch.linalg.vector_norm(Z[candidates[:, 1]] - Z[candidates[:, 0]], dim=1).double()
+    for chunk_size in (1, 7, 50, 103, 4096):
+        scores, distances = score_candidates(Z, candidates, y, chunk_size=chunk_size)
+        assert torch.equal(distances, expected)
+        numerator = (y[candidates[:, 1]] - y[candidates[:, 0]]).abs().amax(dim=1)
+        assert torch.equal(scores, numerator / expected)
+
+
 def test_uniform_scores_weigh_every_distinct_pair_the_same_whatever_its_length(rng):
     """targets=None: score 1 for every non-coincident pair (not 1/distance), 0 for coincident ones; the draw is
     then uniform over distinct ordered pairs even when their lengths differ by orders of magnitude."""
