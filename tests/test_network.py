@@ -107,3 +107,23 @@ def test_forward_rejects_wrong_feature_count_and_nan(rng):
         mlp.predict(np.ones((2, 4)))
     with pytest.raises(ValueError, match="NaN"):
         mlp.predict(np.full((2, 3), np.nan))
+
+
+def test_atomic_path_publishes_on_success_and_leaves_the_old_file_on_failure(tmp_path):
+    import os
+
+    from dualmap._io import atomic_path
+
+    target = tmp_path / "sub" / "movie.gif"
+    with atomic_path(target, suffix=".gif") as tmp:
+        assert tmp.parent == target.parent and tmp.suffix == ".gif" and tmp != target
+        tmp.write_bytes(b"first")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.read_bytes() == b"first" and target.stat().st_mode & 0o777 == 0o666 & ~umask
+    with pytest.raises(RuntimeError, match="writer broke"):
+        with atomic_path(target, suffix=".gif") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("writer broke")
+    assert target.read_bytes() == b"first"                      # the old file, untouched
+    assert sorted(p.name for p in target.parent.iterdir()) == ["movie.gif"]     # no temporary left behind

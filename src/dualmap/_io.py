@@ -23,22 +23,24 @@ import numpy as np
 
 from ._version import __version__
 
-__all__ = ["save_archive", "load_archive", "atomic_open", "json_default", "write_text_atomic", "CorruptFileError"]
+__all__ = ["save_archive", "load_archive", "atomic_open", "atomic_path", "json_default", "write_text_atomic",
+           "CorruptFileError"]
 
 FORMAT_VERSION = 1
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode: str = "w"):
-    """Open a temporary file next to ``path`` for writing; on success give it the permissions of a normally
-    created file (``mkstemp`` makes it 0600) and rename it onto ``path`` (atomic on POSIX); on any error
-    remove it, so ``path`` is either the old file or the complete new one, never half-written."""
+def atomic_path(path, *, suffix: str = ".tmp"):
+    """Yield the path of a new empty temporary file next to ``path`` (ending in ``suffix``) for the block to
+    write; on success give it the permissions of a normally created file (``mkstemp`` makes it 0600) and rename
+    it onto ``path`` (atomic on POSIX); on any error remove it, so ``path`` is either the old file or the complete
+    new one, never half-written. For writers that want a file name (e.g. matplotlib's animation writers)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
-            yield handle
+        yield Path(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -47,6 +49,14 @@ def atomic_open(path, mode: str = "w"):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode: str = "w"):
+    """Open a temporary file next to ``path`` for writing, published onto ``path`` when the block succeeds and
+    removed when it fails (:func:`atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+        yield handle
 
 
 class CorruptFileError(ValueError):

@@ -43,21 +43,9 @@ def save_figures(figures: dict, out_dir, dpi: int) -> list[Path]:
 
 def save_animation(animation, path, writer) -> Path:
     """``animation.save`` to a temporary file next to ``path``, then renamed onto it (atomic)."""
-    import os
-    import tempfile
+    from .._io import atomic_path
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=path.suffix) as tmp:     # the writer tells the format by the extension
         animation.save(tmp, writer=writer)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
