@@ -127,3 +127,16 @@ def test_atomic_path_publishes_on_success_and_leaves_the_old_file_on_failure(tmp
             raise RuntimeError("writer broke")
     assert target.read_bytes() == b"first"                      # the old file, untouched
     assert sorted(p.name for p in target.parent.iterdir()) == ["movie.gif"]     # no temporary left behind
+
+
+def test_check_choice_names_the_parameter_the_value_and_the_choices():
+    from dualmap._validation import check_choice
+
+    assert check_choice("adam", ("adam", "sgd"), "optimizer") == "adam"
+    with pytest.raises(ValueError, match=r"unknown optimizer 'rmsprop'; supported: \['adam', 'sgd'\]"):
+        check_choice("rmsprop", ("adam", "sgd"), "optimizer")
+    with pytest.raises(ValueError, match="unknown optimizer 3"):
+        check_choice(3, ("adam", "sgd"), "optimizer")
+    with pytest.raises(ValueError, match="unknown init 'xavierr'"):
+        dm.train([4], np.random.default_rng(0).normal(size=(10, 2)), np.arange(10) % 2, init="xavierr",
+                 progress=False)

@@ -30,14 +30,21 @@ ACTIVATIONS = ("relu", "tanh", "identity")
 HIDDEN_ACTIVATIONS = ("relu", "tanh")
 
 
+def check_choice(value, choices, name: str) -> str:
+    """Return ``value`` if it is one of the strings ``choices``; else a ValueError naming ``name``, the value and
+    the choices (``unknown <name> <value>; supported: [...]``)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; supported: {list(choices)}")
+    return value
+
+
 def check_activation(activation, *, allowed=HIDDEN_ACTIVATIONS, name="activation") -> str:
-    """Return ``activation`` if it is one of ``allowed``, else raise naming the valid choices."""
+    """Return ``activation`` if it is one of ``allowed``, else raise naming the valid choices (a TypeError for
+    a value that is not a string)."""
     if not isinstance(activation, str):
         raise TypeError(f"{name} must be one of {list(allowed)}; got {activation!r} "
                         f"of type {type(activation).__name__}")
-    if activation not in allowed:
-        raise ValueError(f"unknown {name} {activation!r}; supported: {list(allowed)}")
-    return activation
+    return check_choice(activation, allowed, name)
 
 
 def check_data(X, *, name="X", min_samples=1, n_features=None, dtype=(np.float64, np.float32)) -> np.ndarray:

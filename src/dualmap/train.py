@@ -18,7 +18,15 @@ from ._backend import as_tensor, resolve_device, resolve_dtype
 from ._io import CorruptFileError, load_archive, save_archive
 from ._progress import progress_bar
 from ._scoring import task_loss, task_metric
-from ._validation import check_activation, check_data, check_int, check_layer_widths, class_indices, infer_task
+from ._validation import (
+    check_activation,
+    check_choice,
+    check_data,
+    check_int,
+    check_layer_widths,
+    class_indices,
+    infer_task,
+)
 from .network import MLP
 from .swim.finetune import WARMUP_FRACTION, layer_lr_factors, rebalance_relu, resolve_finetune
 from .swim.start import SAMPLED_INITS, sampled_start
@@ -268,10 +276,8 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
     -------
     TrainRun
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; supported: {list(OPTIMIZERS)}")
-    if init not in INITS:
-        raise ValueError(f"unknown init {init!r}; supported: {list(INITS)}")
+    check_choice(optimizer, OPTIMIZERS, "optimizer")
+    check_choice(init, INITS, "init")
     if task not in ("auto", "classification", "regression"):
         raise ValueError(f"task must be 'auto', 'classification' or 'regression'; got {task!r}")
     check_int(epochs, "epochs")

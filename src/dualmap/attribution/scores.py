@@ -40,7 +40,7 @@ import warnings
 import numpy as np
 import torch
 
-from .._validation import check_data, check_int, class_indices, infer_task, one_hot
+from .._validation import check_choice, check_data, check_int, class_indices, infer_task, one_hot
 from ..network import MLP, activation_function
 
 __all__ = ["point_scores", "METHODS", "MAP_VARIANTS", "checkpoint_weights"]
@@ -321,10 +321,8 @@ def point_scores(run_or_trajectory, X, y, *, X_test=None, y_test=None, method: s
     ndarray of shape (n_train,) without ``X_test``, (n_test, n_train) with it; positive = helps.
     """
     started = time.perf_counter()
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; available: {list(METHODS)}")
-    if variant not in MAP_VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; available: {list(MAP_VARIANTS)}")
+    check_choice(method, METHODS, "method")
+    check_choice(variant, MAP_VARIANTS, "variant")
     if backend not in ("auto", "captum", "factorized"):
         raise ValueError(f"backend must be 'auto', 'captum' or 'factorized'; got {backend!r}")
     if checkpoints is None:

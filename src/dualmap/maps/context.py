@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .._backend import as_tensor, resolve_device, resolve_dtype
-from .._validation import check_data, check_int
+from .._validation import check_choice, check_data, check_int
 from ..network import MLP
 from ._scores import eval_gram, point_groups
 from .pairmap import PairMap, fingerprint
@@ -81,8 +81,7 @@ class SearchOptions:
     dtype: str = "float32"
 
     def __post_init__(self):
-        if not isinstance(self.method, str) or self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; available: {list(METHODS)}")
+        check_choice(self.method, METHODS, "method")
         if isinstance(self.atoms, bool) or not isinstance(self.atoms, Integral):
             raise TypeError(f"atoms must be an int >= 1 (atoms per neuron); got {self.atoms!r} of type "
                             f"{type(self.atoms).__name__}")
