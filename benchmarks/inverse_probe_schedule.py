@@ -41,7 +41,9 @@ import torch
 import dualmap as dm
 
 RESULTS = Path(__file__).parent / "results" / "inverse_probe_schedule.jsonl"
-DATA = {"digits": ({}, 256, 30), "fashion_mnist": ({"n_train": 10_000}, 128, 5)}
+#: data set → (load options, width, epochs); breast_cancer and wine are sets no issue names
+DATA = {"digits": ({}, 256, 30), "fashion_mnist": ({"n_train": 10_000}, 128, 5), "breast_cancer": ({}, 128, 30),
+        "wine": ({}, 64, 60)}
 _training = importlib.import_module("dualmap.train")
 _plain_loss = _training.task_loss
 _knobs = {"ramp_steps": 0, "start_factor": 1.0, "smoothing": 0.0}
