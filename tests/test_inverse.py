@@ -269,11 +269,28 @@ def test_layer_lr_and_warmup(digits):
     ("fancy", ValueError, "unknown finetune"),
     ("plain+rebalance", ValueError, "cannot be combined"),
     ("rebalance+rebalance_act", ValueError, "pick one"),
+    ("calibrate+fresh_readout", ValueError, "replaces the sampled readout"),
     (3, TypeError, "finetune must be"),
 ])
 def test_bad_finetune_is_an_error(digits, finetune, error, message):
     with pytest.raises(error, match=message):
         dm.train([8], digits.X_train, digits.y_train, init="swim", finetune=finetune, progress=False)
+
+
+def test_fresh_readout_keeps_the_sampled_features_under_hes_initial_readout(digits):
+    def start(finetune):
+        return dm.train([24], digits.X_train, digits.y_train, epochs=1, init="swim", finetune=finetune, seed=3,
+                        checkpoints=[0, 1], progress=False).checkpoints[0][1]
+
+    fresh, solved = start("rebalance_act+fresh_readout"), start("rebalance_act")
+    assert_array_equal(fresh.weights[0], solved.weights[0])             # the same (rebalanced) SWIM features
+    assert_array_equal(fresh.biases[0], solved.biases[0])
+    assert np.all(fresh.biases[1] == 0)                                  # He: zero bias, N(0, 2/fan_in) weights
+    assert fresh.weights[1].std() == pytest.approx(np.sqrt(2 / 24), rel=0.15)
+    assert not np.allclose(fresh.weights[1], solved.weights[1])
+    assert_array_equal(start("rebalance_act+fresh_readout").weights[1], fresh.weights[1])     # seeded
+    with pytest.raises(ValueError, match="sampled"):
+        dm.train([8], digits.X_train, digits.y_train, init="he", finetune="fresh_readout", progress=False)
 
 
 def test_sampled_only_schemes_need_a_sampled_init(digits):

@@ -254,7 +254,8 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
         function; ``"rebalance_act"`` to He's activation scale instead), ``"layer_lr"`` (learning rate
         per layer scaled to the layer's size relative to He's),
         ``"ridge"`` (a stronger readout penalty), ``"warmup"`` (the first 10 % of the steps train the readout
-        only). ``"auto"``: :data:`dualmap.inverse.DEFAULT_FINETUNE` (Adam; ``rebalance_act`` in place of
+        only), ``"fresh_readout"`` (the sampled hidden layers under He's initial readout instead of the solved
+        one). ``"auto"``: :data:`dualmap.inverse.DEFAULT_FINETUNE` (Adam; ``rebalance_act`` in place of
         ``rebalance`` for SGD, :data:`~dualmap.swim.finetune.DEFAULT_FINETUNE_SGD`) for ``swim``,
         ``uniform`` and ``random``,
         ``"plain"`` otherwise. ``rebalance`` and ``layer_lr`` also apply to an :class:`MLP` start.
@@ -341,6 +342,8 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
             if "rebalance" in schemes or "rebalance_act" in schemes:
                 start = rebalance_relu(start, X if "rebalance_act" in schemes else None)
             module = start.to_torch().to(dtype=torch_dtype)
+            if "fresh_readout" in schemes:     # the sampled features under He's initial readout
+                _initialise(module[-1:], "he", generator)
         else:
             _initialise(module, init, generator)
         start_config = {"model": list(widths), "activation": activation, "init": init}

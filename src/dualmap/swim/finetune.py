@@ -39,6 +39,12 @@ the scale the optimiser expects, or the optimiser at the scale of the parameters
     swing the logits less.
 ``warmup``
     The first 10 % of the steps update the readout only (the same total budget).
+``fresh_readout``
+    The sampled hidden layers under He's *initial* readout (Kaiming normal weights, zero bias, drawn from the
+    run's seed) instead of the solved one: the pairs' features without the head start of their ridge readout.
+    On ReLU, with ``rebalance_act`` and ``warmup``, it ends closer to He than any start that keeps the solved
+    readout on digits, Fashion-MNIST and breast cancer, and worse on the smallest set measured (wine):
+    docs/findings/inverse.md §9.
 
 Schemes combine with ``+`` (e.g. ``"rebalance+layer_lr"``); ``rebalance`` is skipped for tanh, which has no
 rescaling symmetry. ``"auto"`` is :data:`DEFAULT_FINETUNE` (Adam) or :data:`DEFAULT_FINETUNE_SGD` (SGD) for
@@ -57,7 +63,8 @@ from ..network import MLP
 __all__ = ["FINETUNE_SCHEMES", "DEFAULT_FINETUNE", "DEFAULT_FINETUNE_SGD", "resolve_finetune", "rebalance_relu",
            "layer_lr_factors", "WARMUP_FRACTION"]
 
-FINETUNE_SCHEMES = ("plain", "calibrate", "rebalance", "rebalance_act", "layer_lr", "norm_step", "ridge", "warmup")
+FINETUNE_SCHEMES = ("plain", "calibrate", "rebalance", "rebalance_act", "layer_lr", "norm_step", "ridge", "warmup",
+                    "fresh_readout")
 #: what ``finetune="auto"`` means for a sampled start trained with Adam (chosen in docs/findings/inverse.md)
 DEFAULT_FINETUNE = ("calibrate", "rebalance", "layer_lr", "warmup")
 #: ... and with SGD, whose readout step scales with the feature covariance (rebalanced to He's activation scale)
@@ -84,10 +91,13 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimiz
                          f"combination of {list(FINETUNE_SCHEMES)}")
     if "plain" in parts and len(parts) > 1:
         raise ValueError(f"finetune 'plain' cannot be combined with other schemes; got {finetune!r}")
-    for scheme in ("ridge", "calibrate"):
+    for scheme in ("ridge", "calibrate", "fresh_readout"):
         if scheme in parts and not sampled:
             raise ValueError(f"finetune {scheme!r} changes a sampled readout; it needs init='swim', 'uniform' or "
                              f"'random'")
+    if "fresh_readout" in parts and ("ridge" in parts or "calibrate" in parts):
+        raise ValueError(f"finetune 'fresh_readout' replaces the sampled readout, which 'ridge' and 'calibrate' "
+                         f"prepare; combine it with neither (got {finetune!r})")
     if "rebalance" in parts and "rebalance_act" in parts:
         raise ValueError("finetune 'rebalance' and 'rebalance_act' are two targets for the same rescaling; pick one")
     if activation != "relu":
