@@ -142,3 +142,16 @@ def test_fit_seed_is_scikit_learns_draw_from_random_state():
     assert _fit_seed(np.random.RandomState(3)) == np.random.RandomState(3).randint(top)
     with pytest.raises(ValueError):
         _fit_seed("seven")
+
+
+def test_a_classifier_pickled_with_an_eager_temperature_still_predicts_probabilities(digits):
+    import pickle
+
+    clf = dm.SWIMClassifier(layer_widths=(16,), random_state=0).fit(digits.X_train, digits.y_train)
+    state = clf.__getstate__()
+    del state["_temperature"]
+    state["temperature_"] = 0.5                         # how it was stored before it was fitted lazily
+    old = pickle.loads(pickle.dumps(clf))
+    old.__setstate__(state)
+    assert old.temperature_ == 0.5
+    assert old.predict_proba(digits.X_test[:3]).sum(axis=1) == pytest.approx(1.0)

@@ -181,6 +181,8 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
     def temperature_(self) -> float:
         """Temperature ``T`` of ``predict_proba`` (see the class docstring), fitted the first time it is read."""
         check_is_fitted(self)
+        if "_temperature" not in self.__dict__ and "temperature_" in self.__dict__:
+            return self.__dict__["temperature_"]     # pickled before the temperature was fitted lazily
         return self._temperature.value()
 
     def decision_function(self, X):
