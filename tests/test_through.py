@@ -44,5 +44,9 @@ def test_rebuilt_layers_give_every_readout_of_to_mlp_and_belong_to_their_data():
         layers.to_mlp(readout="nope")
     with pytest.raises(ValueError, match="needs targets"):
         layers.to_mlp(readout="refit")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="fingerprint differs"):
         pair_map.rebuild(ds.X_test)          # another data set than the map's
+    known = pair_map.rebuild(ds.X_train, x_fingerprint=pair_map.x_fingerprint)      # a fingerprint the caller holds
+    assert (known.features == layers.features).all()
+    with pytest.raises(ValueError, match="fingerprint differs"):
+        pair_map.rebuild(ds.X_train, x_fingerprint="not this data")

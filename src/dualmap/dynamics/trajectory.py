@@ -362,7 +362,7 @@ def track(run_or_checkpoints, X, *, method: str = TRACK_METHOD, atoms: int = 1, 
             pair_map = map_network(network, context, options, warm=warm)
             seconds = time.perf_counter() - started
             teacher = _outputs(network, X)
-            layers = pair_map.rebuild(X)
+            layers = pair_map.rebuild(X, x_fingerprint=context.fingerprint)     # X checked and hashed once
             converted = layers.to_mlp(teacher)
             rebuilt = layers.to_mlp(readout="trained")
             drift = neuron_drift(checkpoints[t - 1][1], network) if t > 0 else None

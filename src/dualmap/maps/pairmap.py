@@ -138,10 +138,14 @@ class PairMap:
         layers = self.rebuild(X, dtype=dtype)
         return layers.weights, layers.biases, layers.features
 
-    def rebuild(self, X, *, dtype=torch.float64) -> "RebuiltLayers":
+    def rebuild(self, X, *, dtype=torch.float64, x_fingerprint: str | None = None) -> "RebuiltLayers":
         """The rebuilt hidden layers on ``X`` (:meth:`hidden_layers`), checked against the map once and kept,
-        so that several readouts (:meth:`RebuiltLayers.to_mlp`) share one validation and one forward pass."""
-        X = self._check_X(X)
+        so that several readouts (:meth:`RebuiltLayers.to_mlp`) share one validation and one forward pass.
+
+        ``x_fingerprint``: the fingerprint of ``X`` when the caller already holds it (a
+        :class:`~dualmap.maps.DataContext`'s, for every checkpoint of a track): it is compared instead of hashing
+        ``X`` again (0.17 s for 10 000 × 784 floats). The caller vouches that it belongs to ``X``."""
+        X = self._check_X(X, x_fingerprint)
         Z = as_tensor(X, device=torch.device("cpu"), dtype=dtype)
         weights, biases = [], []
         for layer, (atoms, activation) in enumerate(zip(self.atoms, self.activations)):
@@ -209,9 +213,9 @@ class PairMap:
             raise ValueError(f"network has hidden widths {tuple(network.hidden_widths)}, this PairMap "
                              f"{self.widths}")
 
-    def _check_X(self, X) -> np.ndarray:
+    def _check_X(self, X, x_fingerprint: str | None = None) -> np.ndarray:
         X = check_data(X)
-        if fingerprint(X) != self.x_fingerprint:
+        if (fingerprint(X) if x_fingerprint is None else x_fingerprint) != self.x_fingerprint:
             raise ValueError(
                 "X is not the data this PairMap was computed on (fingerprint differs); its pairs index rows of "
                 "that exact array"
