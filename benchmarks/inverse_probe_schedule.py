@@ -1,5 +1,5 @@
-"""Probe (issue 13, one seed, not the must-show protocol): does a learning-rate ramp, weight decay or label
-smoothing let a SWIM start keep its lead and end at He's test loss?
+"""Probe (issue 13, one seed, not the must-show protocol): does a learning-rate ramp, weight decay, label
+smoothing, a smaller readout or a fresh readout let a SWIM start end at He's test loss?
 
 Every run trains on the whole training split (no validation split, no rate chosen on one): this probe asks
 whether *any* setting of the knob helps, reading the test loss directly, so a "yes" here would still need the
@@ -22,9 +22,15 @@ Appends one JSON line per run to ``benchmarks/results/inverse_probe_schedule.jso
     OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py digits relu --readout-scale
 
 - ``--fresh-readout``: the SWIM start's hidden layers (ReLU rows rescaled to He's activation scale,
-  ``rebalance_act``) with He's initial readout (the readout of an He
-  start of the same seed) — SWIM's features without the solved readout — trained as an MLP start; separates
-  what the pairs' features are worth as a place to start learning from the solved readout on top of them.
+  ``rebalance_act``) with He's initial readout (the readout of an He start of the same seed) — SWIM's features
+  without the solved readout — trained as an MLP start (``finetune="plain"``); separates what the pairs'
+  features are worth as a place to start learning from the solved readout on top of them. The scheme
+  ``finetune="fresh_readout"`` of ``dm.train`` does the same inside training (with its own He draw).
+
+    OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py digits relu --fresh-readout
+
+Every data set of ``DATA`` takes every mode; docs/findings/inverse.md §9 reports digits (ReLU, tanh),
+fashion_mnist (ReLU), and breast_cancer and wine (ReLU, the default mode and ``--fresh-readout``).
 """
 
 from __future__ import annotations
