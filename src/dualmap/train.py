@@ -338,7 +338,8 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
         if init in SAMPLED_INITS:
             start, _ = sampled_start(X, targets, task, widths, activation, init, int(seed),
                                      readout="strong" if "ridge" in schemes else "gcv",
-                                     calibration="loo" if "calibrate" in schemes else "train")
+                                     calibration=None if "fresh_readout" in schemes else
+                                     "loo" if "calibrate" in schemes else "train")
             if "rebalance" in schemes or "rebalance_act" in schemes:
                 start = rebalance_relu(start, X if "rebalance_act" in schemes else None)
             module = start.to_torch().to(dtype=torch_dtype)

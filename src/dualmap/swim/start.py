@@ -36,15 +36,16 @@ def sampled_start(X, targets, task: str, widths, activation: str, sampler: str, 
     readout : {"gcv", "strong"}
         The readout penalty: chosen by generalised cross-validation (the sampler's default), or
         ``α = 0.1 · mean eigenvalue`` of the centred feature Gram matrix (finetune scheme ``ridge``).
-    calibration : {"train", "loo"}
+    calibration : {"train", "loo"} or None
         Classification: fit the temperature on the readout's scores of the training points (``"train"``, the
         pre-issue-13 start), or on their exact leave-one-out ridge scores (``"loo"``, finetune scheme
-        ``calibrate``). On a training set the ridge readout separates (wine, 133 points, 2×64 random
+        ``calibrate``); None leaves the readout uncalibrated (finetune scheme ``fresh_readout`` replaces it).
+        On a training set the ridge readout separates (wine, 133 points, 2×64 random
         features) the training scores call for ``T → 0``: the logits saturate float32's softmax, the
         cross-entropy and its gradient are exactly 0 and training never moves (issue 14, item 8).
     """
-    if calibration not in ("train", "loo"):
-        raise ValueError(f"calibration must be 'train' or 'loo'; got {calibration!r}")
+    if calibration not in ("train", "loo", None):
+        raise ValueError(f"calibration must be 'train', 'loo' or None; got {calibration!r}")
     if readout not in ("gcv", "strong"):
         raise ValueError(f"readout must be 'gcv' or 'strong'; got {readout!r}")
     if task == "classification":
@@ -62,7 +63,7 @@ def sampled_start(X, targets, task: str, widths, activation: str, sampler: str, 
         solution = fit_ridge(torch.from_numpy(features), torch.from_numpy(codes), alpha=alpha)
         network = MLP(list(network.weights[:-1]) + [solution.weight.numpy()],
                       list(network.biases[:-1]) + [solution.bias.numpy()], network.activations)
-    if task == "classification":
+    if task == "classification" and calibration is not None:
         scores = network.forward(X)
         if calibration == "loo":
             scores = _leave_one_out_scores(centred, codes, scores, alpha)
