@@ -1,5 +1,6 @@
 """r2_through against k (map and nulls) and the study's convert keys for atoms."""
 
+import numpy as np
 import pytest
 
 import dualmap as dm
@@ -39,7 +40,16 @@ def test_rebuilt_layers_give_every_readout_of_to_mlp_and_belong_to_their_data():
         once = layers.to_mlp(targets, readout=readout)
         direct = pair_map.to_mlp(ds.X_train, targets, readout=readout)
         assert once.predict(ds.X_test) == pytest.approx(direct.predict(ds.X_test), abs=1e-12)
-    assert layers.features.shape == (len(ds.X_train), 12)
+    # the features are the rebuilt layers' own output on X (computed independently here, in numpy) ...
+    hidden = np.maximum(ds.X_train @ layers.weights[0].T + layers.biases[0], 0.0)
+    assert layers.features == pytest.approx(hidden, abs=1e-10)
+    # ... every readout sits on those layers, and each readout keeps its defining property on X:
+    trained = layers.to_mlp(readout="trained")
+    assert all((a == b).all() for a, b in zip(trained.weights[:-1], layers.weights))
+    keep = layers.to_mlp(readout="keep")                      # the trained mean output, by construction
+    assert keep.predict(ds.X_train).mean(axis=0) == pytest.approx(pair_map.teacher_readout[2], abs=1e-8)
+    refit = layers.to_mlp(teacher, readout="refit")            # a least-squares readout: residuals sum to 0
+    assert (refit.predict(ds.X_train) - teacher).mean(axis=0) == pytest.approx(0.0, abs=1e-8)
     with pytest.raises(ValueError, match="readout must be one of"):
         layers.to_mlp(readout="nope")
     with pytest.raises(ValueError, match="needs targets"):
