@@ -12,6 +12,7 @@ found for each setting.
 
     python benchmarks/swim_small_fits.py                 # diabetes 64/512/2048, breast cancer 512, digits 64/512
     python benchmarks/swim_small_fits.py --fits 100 --rounds 5
+    python benchmarks/swim_small_fits.py --settings diabetes-64 digits-64 --output /tmp/small.json
 
 Prints a markdown table and writes ``benchmarks/results/swim_small_fits.json``.
 """
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--fits", type=int, default=50, help="fits per process (default 50)")
     parser.add_argument("--rounds", type=int, default=3, help="processes per package and setting (default 3)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "swim_small_fits.json")
+    parser.add_argument("--settings", nargs="+", metavar="DATA-WIDTH", help="only these settings, e.g. diabetes-64")
     parser.add_argument("--worker", nargs=4, metavar=("PACKAGE", "DATA", "WIDTH", "RCOND"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -77,7 +79,10 @@ def main() -> None:
         print(json.dumps(_worker(package, name, int(width), float(rcond), args.fits)))
         return
     rows = []
-    for name, width, rcond in SETTINGS:
+    settings = [s for s in SETTINGS if not args.settings or f"{s[0]}-{s[1]}" in args.settings]
+    if not settings:
+        parser.error(f"--settings matches none of {[f'{name}-{width}' for name, width, _ in SETTINGS]}")
+    for name, width, rcond in settings:
         medians = {"reference": [], "dualmap": []}
         for _ in range(args.rounds):
             for package in medians:

@@ -155,3 +155,48 @@ def test_a_classifier_pickled_with_an_eager_temperature_still_predicts_probabili
     old.__setstate__(state)
     assert old.temperature_ == 0.5
     assert old.predict_proba(digits.X_test[:3]).sum(axis=1) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("estimator, make_y", [
+    (dm.SWIMClassifier, lambda rng, n: rng.integers(0, 3, n)),
+    (dm.SWIMRegressor, lambda rng, n: rng.standard_normal((n, 2))),
+    (dm.SWIMRegressor, lambda rng, n: rng.standard_normal(n).astype(np.float32)),
+])
+def test_fit_on_plain_arrays_equals_fit_through_scikit_learns_validation(estimator, make_y, rng):
+    # ndarrays take fit's fast path, lists go through validate_data: the same fit and the same recorded attributes
+    X = rng.standard_normal((60, 5))
+    y = make_y(rng, 60)
+    fast = estimator(layer_widths=(16,), random_state=0)
+    fast.feature_names_in_ = np.array(["a", "b", "c", "d", "e"], dtype=object)   # left by an earlier DataFrame fit
+    fast.fit(X, y)
+    slow = estimator(layer_widths=(16,), random_state=0).fit(X.tolist(), y.tolist())
+    assert fast.n_features_in_ == slow.n_features_in_ == 5
+    assert not hasattr(fast, "feature_names_in_") and not hasattr(slow, "feature_names_in_")
+    assert_array_equal(fast.pairs_[0], slow.pairs_[0])
+    for a, b in zip(fast.network_.weights + fast.network_.biases, slow.network_.weights + slow.network_.biases):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(fast.predict(X), slow.predict(X), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("where", ["X", "y"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_value_in_ndarrays_is_still_refused_by_name(where, bad, rng):
+    X, y = rng.standard_normal((30, 4)), rng.standard_normal(30)
+    (X if where == "X" else y)[3] = bad
+    with pytest.raises(ValueError, match=f"Input {where} contains (NaN|infinity)"):
+        dm.SWIMRegressor(layer_widths=(8,), random_state=0).fit(X, y)
+
+
+def test_finite_values_whose_sum_overflows_take_the_full_check_and_pass_it(rng):
+    # the fast path tests finiteness by a sum; an overflow sends the arrays through validate_data, which accepts them
+    from dualmap.swim.estimators import _plain_fit_arrays, _validate_fit_data
+
+    X, y = rng.standard_normal((40, 3)), rng.standard_normal(40)
+    assert _plain_fit_arrays(X, y, classifier=False)
+    X[:, 0] = 1e308
+    assert not _plain_fit_arrays(X, y, classifier=False)
+    reg = dm.SWIMRegressor()
+    X_checked, y_checked = _validate_fit_data(reg, X, y, classifier=False)
+    assert_array_equal(X_checked, X)
+    assert_array_equal(y_checked, y)
+    assert reg.n_features_in_ == 3

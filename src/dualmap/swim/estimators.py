@@ -158,7 +158,7 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
         -------
         self : SWIMClassifier
         """
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), ensure_min_samples=2)
+        X, y = _validate_fit_data(self, X, y, classifier=True)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -204,6 +204,46 @@ class SWIMClassifier(ClassifierMixin, _SWIMBase):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
         return tags
+
+
+def _validate_fit_data(estimator, X, y, *, classifier: bool):
+    """``validate_data(estimator, X, y, ...)`` as ``fit`` needs it (float32/64 X, at least 2 rows; the regressor's
+    ``y`` numeric, 1-D or 2-D), with a fast path for the common case that needs no conversion.
+
+    scikit-learn's validation costs ~0.45 ms per call, a fifth of a whole fit of width 64 on a few hundred points
+    (BENCHMARKS.md, issue 15). When ``X`` is a 2-D float32/float64 ndarray with at least 2 rows and 1 column and
+    ``y`` a matching ndarray (the classifier: 1-D integers; the regressor: 1-D or 2-D floats), both with a finite
+    sum, ``validate_data`` would return them unchanged: then only what it records on the estimator is set
+    (``n_features_in_``; ``feature_names_in_`` removed, as for any input without column names). Anything else —
+    other types, dtypes or shapes, a NaN or an infinity, a sum that overflows — goes through ``validate_data``,
+    which converts or raises scikit-learn's own errors.
+    """
+    if _plain_fit_arrays(X, y, classifier):
+        estimator.n_features_in_ = X.shape[1]
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        return X, y
+    if classifier:
+        return validate_data(estimator, X, y, dtype=(np.float64, np.float32), ensure_min_samples=2)
+    return validate_data(estimator, X, y, dtype=(np.float64, np.float32), y_numeric=True, multi_output=True,
+                         ensure_min_samples=2)
+
+
+def _plain_fit_arrays(X, y, classifier: bool) -> bool:
+    """True when ``validate_data`` would pass ``X`` and ``y`` through as they are (see :func:`_validate_fit_data`)."""
+    if type(X) is not np.ndarray or type(y) is not np.ndarray:
+        return False
+    if X.ndim != 2 or X.dtype not in (np.float64, np.float32) or X.shape[0] < 2 or X.shape[1] < 1:
+        return False
+    if len(y) != X.shape[0]:
+        return False
+    if classifier:
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            return False
+    elif y.ndim not in (1, 2) or y.dtype.kind != "f" or (y.ndim == 2 and y.shape[1] < 1):
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):   # a NaN or an infinity makes a sum non-finite; so does an
+        return bool(np.isfinite(X.sum()) and (classifier or np.isfinite(y.sum())))   # overflow (the slow path)
 
 
 def _fit_seed(random_state) -> int:
@@ -269,8 +309,7 @@ class SWIMRegressor(RegressorMixin, _SWIMBase):
         -------
         self : SWIMRegressor
         """
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), y_numeric=True, multi_output=True,
-                             ensure_min_samples=2)
+        X, y = _validate_fit_data(self, X, y, classifier=False)
         self._y_ndim = np.ndim(y)
         self._sample(X, np.asarray(y, dtype=np.float64).reshape(len(X), -1))
         return self
