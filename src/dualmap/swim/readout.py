@@ -151,22 +151,25 @@ def _primal_moments(H: np.ndarray, Yc: np.ndarray, chunk_size: int):
 
     Each block of rows is shifted by the float64 mean ``m`` of the first block while it is converted to
     float64 (one buffer, reused), then ``G += blockᵀ block`` (BLAS ``dsyrk``, in place, upper triangle) and
-    ``[C | s] += blockᵀ [Y_c | 1]`` (one GEMM). With ``δ = s/n = h̄ − m``: ``G_c = G − n δ δᵀ`` (a small
-    correction, since ``m ≈ h̄``) and ``C_c = C`` exactly, since ``Σ Y_c = 0``.
+    ``[C | s] += blockᵀ [Y_c | 1]`` (``dgemm``, in place). With ``δ = s/n = h̄ − m``: ``G_c = G − n δ δᵀ``
+    (``dsyr`` on the upper triangle; a small correction, since ``m ≈ h̄``) and ``C_c = C`` exactly, since
+    ``Σ Y_c = 0``. Every product goes through scipy's BLAS: numpy's ``@`` runs on a second OpenBLAS whose threads,
+    still spinning after the small product, slowed the next ``dsyrk`` by a third (Fashion 10k/1024, 2 threads:
+    the pass took 0.24 s against 0.17 s; BENCHMARKS.md, issue 15).
     """
     n, width = H.shape
     rows = min(n, max(1, int(chunk_size)))
     shift = H[:rows].mean(axis=0, dtype=np.float64)
     gram = np.zeros((width, width), order="F")
-    targets_and_ones = np.concatenate([Yc, np.ones((n, 1))], axis=1)
-    cross = np.zeros((width, targets_and_ones.shape[1]))
+    targets_and_ones = np.asfortranarray(np.concatenate([Yc, np.ones((n, 1))], axis=1))
+    cross = np.zeros((width, targets_and_ones.shape[1]), order="F")
     buffer = np.empty((rows, width))
     for start in range(0, n, rows):
         block = np.subtract(H[start:start + rows], shift, out=buffer[:min(rows, n - start)])
         gram = blas.dsyrk(1.0, block.T, beta=1.0, c=gram, trans=0, lower=0, overwrite_c=1)
-        cross += block.T @ targets_and_ones[start:start + rows]
+        cross = blas.dgemm(1.0, block.T, targets_and_ones[start:start + rows], beta=1.0, c=cross, overwrite_c=1)
     delta = cross[:, -1] / n
-    gram -= n * np.outer(delta, delta)
+    gram = blas.dsyr(-float(n), delta, a=gram, lower=0, overwrite_a=1)
     return gram, np.ascontiguousarray(cross[:, :-1]), shift + delta
 
 
