@@ -29,6 +29,15 @@ Appends one JSON line per run to ``benchmarks/results/inverse_probe_schedule.jso
 
     OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py digits relu --fresh-readout
 
+- ``--perturb``: shrink-and-perturb's "perturb" (Ash & Adams, NeurIPS 2020: warm-started networks generalise worse
+  than fresh ones, and adding a fresh initialisation's noise to the warm weights closes the gap): the prepared SWIM
+  start (checkpoint 0 of ``finetune="auto"``: leave-one-out calibrated readout, ReLU rows at He's norm) with
+  ``σ`` times He's initial hidden weights and biases (same seed) added to its hidden layers, the solved readout
+  kept; trained with ``finetune="rebalance+layer_lr+warmup"`` (ReLU; tanh ``layer_lr+warmup``) — the default's
+  schemes that apply to an MLP start.
+
+    OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py digits relu --perturb
+
 Every data set of ``DATA`` takes every mode; docs/findings/inverse.md §9 reports digits (ReLU, tanh),
 fashion_mnist (ReLU), and breast_cancer and wine (ReLU, the default mode and ``--fresh-readout``).
 """
@@ -85,6 +94,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--readout-scale", action="store_true", help="probe the readout scale instead")
     parser.add_argument("--fresh-readout", action="store_true", help="SWIM's hidden layers, He's initial readout")
+    parser.add_argument("--perturb", action="store_true", help="SWIM start plus σ times He's hidden weights")
     args = parser.parse_args()
     torch.optim.Adam = _RampedAdam                    # dualmap.train builds torch.optim.Adam(groups, ...)
     _training.task_loss = _smoothed_loss
@@ -99,10 +109,11 @@ def main() -> None:
         return (float(torch.nn.functional.cross_entropy(outputs, y_test)),
                 float((outputs.argmax(1) == y_test).double().mean()))
 
-    def run(init, lr, *, ramp=0.0, start_factor=1.0, weight_decay=0.0, smoothing=0.0, start=None, scale=1.0):
+    def run(init, lr, *, ramp=0.0, start_factor=1.0, weight_decay=0.0, smoothing=0.0, start=None, scale=1.0,
+            finetune="plain", perturb=None):
         _knobs.update(ramp_steps=int(ramp * total_steps), start_factor=start_factor, smoothing=smoothing)
         started = time.perf_counter()
-        model, options = ([width], dict(init=init)) if start is None else (start, dict(finetune="plain"))
+        model, options = ([width], dict(init=init)) if start is None else (start, dict(finetune=finetune))
         result = dm.train(model, ds.X_train, ds.y_train, activation=args.activation, lr=lr, epochs=epochs,
                           weight_decay=weight_decay, seed=args.seed, checkpoints=2, progress=False, **options)
         test_loss, test_accuracy = test_scores(result.model)
@@ -112,6 +123,8 @@ def main() -> None:
                    seconds=time.perf_counter() - started, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
         if start is not None:
             row["start_test_loss"], row["start_test_accuracy"] = test_scores(start)
+        if perturb is not None:
+            row["perturb"], row["finetune"] = perturb, finetune
         print(json.dumps(row), flush=True)
         with RESULTS.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
@@ -126,6 +139,20 @@ def main() -> None:
                        [b.copy() for b in prepared.biases[:-1]] + [he.biases[-1].copy()], list(prepared.activations))
         for lr in (3e-4, 1e-3, 3e-3):
             run("swim_hidden+he_readout", lr, start=start, scale=0.0)
+        return
+    if args.perturb:
+        prepared = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="swim",
+                            seed=args.seed, checkpoints=[0, 1], progress=False).checkpoints[0][1]
+        he = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="he",
+                      seed=args.seed, checkpoints=[0, 1], progress=False).checkpoints[0][1]
+        schemes = "rebalance+layer_lr+warmup" if args.activation == "relu" else "layer_lr+warmup"
+        for sigma in (0.1, 0.3, 1.0):
+            start = dm.MLP([w + sigma * h for w, h in zip(prepared.weights[:-1], he.weights[:-1])]
+                           + [prepared.weights[-1].copy()],
+                           [b + sigma * h for b, h in zip(prepared.biases[:-1], he.biases[:-1])]
+                           + [prepared.biases[-1].copy()], list(prepared.activations))
+            for lr in (3e-4, 1e-3, 3e-3):
+                run("swim+perturb", lr, start=start, finetune=schemes, perturb=sigma)
         return
     if args.readout_scale:
         prepared = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="swim",
