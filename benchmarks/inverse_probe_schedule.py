@@ -38,6 +38,14 @@ Appends one JSON line per run to ``benchmarks/results/inverse_probe_schedule.jso
 
     OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py digits relu --perturb
 
+- ``--whitened``: a test of benchmarks/inverse_feature_rank.py's finding (data-pair neurons are collinear, their
+  directions concentrated on the leading principal components): SWIM's hidden layer sampled on the PCA-whitened
+  inputs ``X_w = (X − μ) T``, ``T = V max(Λ, 0.01·mean Λ)^{-1/2} Vᵀ``, mapped back to ``X``'s coordinates
+  (``W = W_w T``, ``b = b_w − W μ``), under He's initial readout (ReLU rows at He's activation scale,
+  ``rebalance_act``) and trained as an MLP start — the same as ``--fresh-readout`` but with isotropic directions.
+
+    OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py digits relu --whitened
+
 Every data set of ``DATA`` takes every mode; docs/findings/inverse.md §9 reports digits (ReLU, tanh),
 fashion_mnist (ReLU), and breast_cancer and wine (ReLU, the default mode and ``--fresh-readout``).
 """
@@ -95,6 +103,7 @@ def main() -> None:
     parser.add_argument("--readout-scale", action="store_true", help="probe the readout scale instead")
     parser.add_argument("--fresh-readout", action="store_true", help="SWIM's hidden layers, He's initial readout")
     parser.add_argument("--perturb", action="store_true", help="SWIM start plus σ times He's hidden weights")
+    parser.add_argument("--whitened", action="store_true", help="SWIM hidden layer sampled on whitened inputs")
     args = parser.parse_args()
     torch.optim.Adam = _RampedAdam                    # dualmap.train builds torch.optim.Adam(groups, ...)
     _training.task_loss = _smoothed_loss
@@ -139,6 +148,26 @@ def main() -> None:
                        [b.copy() for b in prepared.biases[:-1]] + [he.biases[-1].copy()], list(prepared.activations))
         for lr in (3e-4, 1e-3, 3e-3):
             run("swim_hidden+he_readout", lr, start=start, scale=0.0)
+        return
+    if args.whitened:
+        from dualmap.swim.finetune import rebalance_relu
+
+        mean = ds.X_train.mean(axis=0)
+        eigenvalues, vectors = np.linalg.eigh(np.cov(ds.X_train, rowvar=False))
+        floored = np.maximum(eigenvalues, 0.01 * eigenvalues.mean())
+        whitening = (vectors / np.sqrt(floored)) @ vectors.T
+        codes = np.eye(len(classes))[np.searchsorted(classes, ds.y_train)]
+        sampled = dm.sample_network((ds.X_train - mean) @ whitening, codes, [width], args.activation,
+                                    random_state=args.seed, dtype="float64").network
+        weight = sampled.weights[0] @ whitening
+        he = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="he",
+                      seed=args.seed, checkpoints=[0, 1], progress=False).checkpoints[0][1]
+        start = dm.MLP([weight, he.weights[-1].copy()], [sampled.biases[0] - weight @ mean, he.biases[-1].copy()],
+                       [args.activation, "identity"])
+        if args.activation == "relu":
+            start = rebalance_relu(start, ds.X_train)
+        for lr in (3e-4, 1e-3, 3e-3):
+            run("swim_whitened_hidden+he_readout", lr, start=start, scale=0.0)
         return
     if args.perturb:
         prepared = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="swim",
