@@ -46,6 +46,10 @@ Appends one JSON line per run to ``benchmarks/results/inverse_probe_schedule.jso
 
     OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py digits relu --whitened
 
+  Two more starts separate the neuron's *direction* from its *kink* (ReLU): ``--whitened --centred-kinks`` moves
+  every whitened SWIM neuron's kink to the data mean (``b = −W μ``); ``--he-data-kinks`` is He's start with every
+  neuron's kink moved onto a random training point (``b_k = −w_k·x_{i_k}``), as a SWIM neuron's first point sits.
+
 Every data set of ``DATA`` takes every mode; docs/findings/inverse.md §9 reports digits (ReLU, tanh),
 fashion_mnist (ReLU), and breast_cancer and wine (ReLU, the default mode and ``--fresh-readout``).
 """
@@ -104,6 +108,8 @@ def main() -> None:
     parser.add_argument("--fresh-readout", action="store_true", help="SWIM's hidden layers, He's initial readout")
     parser.add_argument("--perturb", action="store_true", help="SWIM start plus σ times He's hidden weights")
     parser.add_argument("--whitened", action="store_true", help="SWIM hidden layer sampled on whitened inputs")
+    parser.add_argument("--centred-kinks", action="store_true", help="with --whitened: kinks through the data mean")
+    parser.add_argument("--he-data-kinks", action="store_true", help="He's start, kinks on random training points")
     args = parser.parse_args()
     torch.optim.Adam = _RampedAdam                    # dualmap.train builds torch.optim.Adam(groups, ...)
     _training.task_loss = _smoothed_loss
@@ -162,12 +168,27 @@ def main() -> None:
         weight = sampled.weights[0] @ whitening
         he = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="he",
                       seed=args.seed, checkpoints=[0, 1], progress=False).checkpoints[0][1]
-        start = dm.MLP([weight, he.weights[-1].copy()], [sampled.biases[0] - weight @ mean, he.biases[-1].copy()],
+        bias = -weight @ mean if args.centred_kinks else sampled.biases[0] - weight @ mean
+        start = dm.MLP([weight, he.weights[-1].copy()], [bias, he.biases[-1].copy()], [args.activation, "identity"])
+        if args.activation == "relu":
+            start = rebalance_relu(start, ds.X_train)
+        name = "swim_whitened_centred_kinks" if args.centred_kinks else "swim_whitened_hidden"
+        for lr in (3e-4, 1e-3, 3e-3):
+            run(name + "+he_readout", lr, start=start, scale=0.0)
+        return
+    if args.he_data_kinks:
+        from dualmap.swim.finetune import rebalance_relu
+
+        he = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="he",
+                      seed=args.seed, checkpoints=[0, 1], progress=False).checkpoints[0][1]
+        points = ds.X_train[np.random.default_rng(args.seed).integers(0, len(ds.X_train), size=width)]
+        weight = he.weights[0]
+        start = dm.MLP([weight.copy(), he.weights[-1].copy()], [-(weight * points).sum(axis=1), he.biases[-1].copy()],
                        [args.activation, "identity"])
         if args.activation == "relu":
             start = rebalance_relu(start, ds.X_train)
         for lr in (3e-4, 1e-3, 3e-3):
-            run("swim_whitened_hidden+he_readout", lr, start=start, scale=0.0)
+            run("he_data_kinks", lr, start=start, scale=0.0)
         return
     if args.perturb:
         prepared = dm.train([width], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="swim",
