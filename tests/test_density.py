@@ -95,3 +95,15 @@ def test_all_points_identical_is_an_error(rng):
     Z = torch.ones(10, 3, dtype=torch.float64)
     with pytest.raises(ValueError, match="distinct"):
         sample_pairs(Z, 5, rng, targets=None)
+
+
+def test_coincidence_tolerance_is_100_eps_times_the_largest_magnitude():
+    import torch
+
+    from dualmap.swim.density import coincidence_tolerance
+
+    eps32, eps64 = torch.finfo(torch.float32).eps, torch.finfo(torch.float64).eps
+    negative = torch.tensor([[0.5, -7.0], [3.0, 2.0]], dtype=torch.float64)      # the largest |z| is negative
+    assert coincidence_tolerance(negative) == pytest.approx(100 * eps64 * 7.0, rel=1e-15)
+    assert coincidence_tolerance(torch.tensor([[0.1, -0.2]])) == pytest.approx(100 * eps32, rel=1e-7)   # max(1, ·)
+    assert coincidence_tolerance(torch.empty((0, 3))) == pytest.approx(100 * eps32)
