@@ -50,6 +50,13 @@ Appends one JSON line per run to ``benchmarks/results/inverse_probe_schedule.jso
   every whitened SWIM neuron's kink to the data mean (``b = −W μ``); ``--he-data-kinks`` is He's start with every
   neuron's kink moved onto a random training point (``b_k = −w_k·x_{i_k}``), as a SWIM neuron's first point sits.
 
+- ``--half-he``: the same width, half of it a SWIM start (the default's prepared start of width/2: calibrated,
+  rebalanced, its solved readout) and half He's initial neurons with readout weights 0 — the SWIM start's function
+  and head start exactly, plus diverse neurons for training to recruit (findings §12); trained with the default's
+  MLP-start schemes (``rebalance+layer_lr+warmup``; tanh ``layer_lr+warmup``).
+
+    OMP_NUM_THREADS=1 python benchmarks/inverse_probe_schedule.py digits relu --half-he
+
 Every data set of ``DATA`` takes every mode; docs/findings/inverse.md §9 reports digits (ReLU, tanh),
 fashion_mnist (ReLU), and breast_cancer and wine (ReLU, the default mode and ``--fresh-readout``).
 """
@@ -109,6 +116,7 @@ def main() -> None:
     parser.add_argument("--perturb", action="store_true", help="SWIM start plus σ times He's hidden weights")
     parser.add_argument("--whitened", action="store_true", help="SWIM hidden layer sampled on whitened inputs")
     parser.add_argument("--centred-kinks", action="store_true", help="with --whitened: kinks through the data mean")
+    parser.add_argument("--half-he", action="store_true", help="half SWIM start, half He neurons with zero readout")
     parser.add_argument("--he-data-kinks", action="store_true", help="He's start, kinks on random training points")
     args = parser.parse_args()
     torch.optim.Adam = _RampedAdam                    # dualmap.train builds torch.optim.Adam(groups, ...)
@@ -175,6 +183,20 @@ def main() -> None:
         name = "swim_whitened_centred_kinks" if args.centred_kinks else "swim_whitened_hidden"
         for lr in (3e-4, 1e-3, 3e-3):
             run(name + "+he_readout", lr, start=start, scale=0.0)
+        return
+    if args.half_he:
+        half = width // 2
+        prepared = dm.train([half], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="swim",
+                            seed=args.seed, checkpoints=[0, 1], progress=False).checkpoints[0][1]
+        he = dm.train([width - half], ds.X_train, ds.y_train, activation=args.activation, epochs=1, init="he",
+                      seed=args.seed, checkpoints=[0, 1], progress=False).checkpoints[0][1]
+        start = dm.MLP([np.vstack([prepared.weights[0], he.weights[0]]),
+                        np.hstack([prepared.weights[1], np.zeros_like(he.weights[1])])],
+                       [np.concatenate([prepared.biases[0], he.biases[0]]), prepared.biases[1].copy()],
+                       [args.activation, "identity"])
+        schemes = "rebalance+layer_lr+warmup" if args.activation == "relu" else "layer_lr+warmup"
+        for lr in (3e-4, 1e-3, 3e-3):
+            run("half_swim+half_he", lr, start=start, finetune=schemes)
         return
     if args.he_data_kinks:
         from dualmap.swim.finetune import rebalance_relu
