@@ -210,8 +210,8 @@ def _validate_fit_data(estimator, X, y, *, classifier: bool):
     """``validate_data(estimator, X, y, ...)`` as ``fit`` needs it (float32/64 X, at least 2 rows; the regressor's
     ``y`` numeric, 1-D or 2-D), with a fast path for the common case that needs no conversion.
 
-    scikit-learn's validation costs ~0.45 ms per call, a fifth of a whole fit of width 64 on a few hundred points
-    (BENCHMARKS.md, issue 15). When ``X`` is a 2-D float32/float64 ndarray with at least 2 rows and 1 column and
+    scikit-learn's validation costs 0.11–0.14 ms per call, a tenth of a whole fit of width 64 on a few hundred
+    points (BENCHMARKS.md, issue 15). When ``X`` is a 2-D float32/float64 ndarray with at least 2 rows and 1 column and
     ``y`` a matching ndarray (the classifier: 1-D integers; the regressor: 1-D or 2-D floats), both with a finite
     sum, ``validate_data`` would return them unchanged: then only what it records on the estimator is set
     (``n_features_in_``; ``feature_names_in_`` removed, as for any input without column names). Anything else —
