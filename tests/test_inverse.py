@@ -293,6 +293,51 @@ def test_fresh_readout_keeps_the_sampled_features_under_hes_initial_readout(digi
         dm.train([8], digits.X_train, digits.y_train, init="he", finetune="fresh_readout", progress=False)
 
 
+def test_median_kinks_keep_the_directions_and_make_every_relu_neuron_active_on_half_the_points(digits, rng):
+    from dualmap.swim.finetune import median_kinks
+
+    sampled = _sampled(digits, (16, 12), "relu")
+    X = digits.X_train[:301]                                             # odd: the median is a row's own value
+    moved = median_kinks(sampled.network, X)
+    for layer in range(2):
+        assert_array_equal(moved.weights[layer], sampled.network.weights[layer])
+    assert_array_equal(moved.weights[2], sampled.network.weights[2])     # the readout is the caller's job
+    Z = X
+    for layer in range(2):                                               # each layer on the moved layers below
+        pre = Z @ moved.weights[layer].T + moved.biases[layer]
+        assert np.all(np.sum(pre > 1e-9, axis=0) == 150) and np.all(np.sum(pre < -1e-9, axis=0) == 150)
+        Z = np.maximum(pre, 0.0)
+    original = digits.X_train @ sampled.network.weights[0].T + sampled.network.biases[0]
+    assert np.median((original > 0).mean(axis=0)) > 0.9                 # SWIM's kinks: active almost everywhere
+    with pytest.raises(ValueError, match="ReLU"):
+        median_kinks(_sampled(digits, (8,), "tanh").network, X)
+
+
+def test_kink_median_scheme_solves_the_readout_again_on_the_moved_layer(digits):
+    def start(finetune):
+        return dm.train([24], digits.X_train, digits.y_train, epochs=1, init="swim", finetune=finetune, seed=3,
+                        checkpoints=[0, 1], progress=False)
+
+    moved_run, default_run = start("auto+kink_median"), start("auto")
+    assert moved_run.config["finetune"] == "calibrate+rebalance+layer_lr+warmup+kink_median"
+    moved, default = moved_run.checkpoints[0][1], default_run.checkpoints[0][1]
+    pre = digits.X_train @ moved.weights[0].T + moved.biases[0]
+    assert np.all(np.abs((pre > 0).mean(axis=0) - 0.5) <= 1 / len(pre))   # rebalancing keeps the kinks
+    cosine = np.sum(moved.weights[0] * default.weights[0], axis=1) / (
+        np.linalg.norm(moved.weights[0], axis=1) * np.linalg.norm(default.weights[0], axis=1))
+    assert_allclose(cosine, 1.0, atol=1e-6)                                # the same pairs' directions (float32)
+    def accuracy(network):
+        return np.mean(network.predict(digits.X_train).argmax(axis=1) == digits.y_train)
+
+    stale = dm.MLP([moved.weights[0], default.weights[1]], [moved.biases[0], default.biases[1]], moved.activations)
+    assert accuracy(moved) > 0.8 and accuracy(moved) > accuracy(stale) + 0.3    # solved again, not the old readout
+    tanh = dm.train([8], digits.X_train, digits.y_train, activation="tanh", epochs=1, init="swim",
+                    finetune="auto+kink_median", progress=False)
+    assert "kink_median" not in tanh.config["finetune"]                    # tanh: nothing to move
+    with pytest.raises(ValueError, match="sampled"):
+        dm.train([8], digits.X_train, digits.y_train, init="he", finetune="kink_median", progress=False)
+
+
 def test_sampled_only_schemes_need_a_sampled_init(digits):
     with pytest.raises(ValueError, match="sampled"):
         dm.train([8], digits.X_train, digits.y_train, init="he", finetune="ridge", progress=False)

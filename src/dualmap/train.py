@@ -255,10 +255,12 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
         per layer scaled to the layer's size relative to He's),
         ``"ridge"`` (a stronger readout penalty), ``"warmup"`` (the first 10 % of the steps train the readout
         only), ``"fresh_readout"`` (the sampled hidden layers under He's initial readout instead of the solved
-        one). ``"auto"``: :data:`dualmap.inverse.DEFAULT_FINETUNE` (Adam; ``rebalance_act`` in place of
-        ``rebalance`` for SGD, :data:`~dualmap.swim.finetune.DEFAULT_FINETUNE_SGD`) for ``swim``,
-        ``uniform`` and ``random``,
-        ``"plain"`` otherwise. ``rebalance`` and ``layer_lr`` also apply to an :class:`MLP` start.
+        one), ``"kink_median"`` (ReLU: every neuron's kink moved to the median of its pre-activation over
+        ``X``, the readout solved again — no longer strict SWIM neurons). ``"auto"``:
+        :data:`dualmap.inverse.DEFAULT_FINETUNE` (Adam; ``rebalance_act`` in place of ``rebalance`` for SGD,
+        :data:`~dualmap.swim.finetune.DEFAULT_FINETUNE_SGD`) for ``swim``, ``uniform`` and ``random``,
+        ``"plain"`` otherwise; ``"auto+kink_median"`` adds a scheme to those. ``rebalance`` and ``layer_lr`` also
+        apply to an :class:`MLP` start.
     seed : int, default=0
         Seeds the initialisation and the mini-batch order: the same seed gives the same run on the CPU.
     checkpoints : int or sequence of int, default=20
@@ -339,7 +341,8 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
             start, _ = sampled_start(X, targets, task, widths, activation, init, int(seed),
                                      readout="strong" if "ridge" in schemes else "gcv",
                                      calibration=None if "fresh_readout" in schemes else
-                                     "loo" if "calibrate" in schemes else "train")
+                                     "loo" if "calibrate" in schemes else "train",
+                                     kinks="median" if "kink_median" in schemes else "pair")
             if "rebalance" in schemes or "rebalance_act" in schemes:
                 start = rebalance_relu(start, X if "rebalance_act" in schemes else None)
             module = start.to_torch().to(dtype=torch_dtype)

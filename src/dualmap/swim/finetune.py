@@ -46,9 +46,18 @@ the scale the optimiser expects, or the optimiser at the scale of the parameters
     readout on digits, Fashion-MNIST and breast cancer, and worse on the smallest set measured (wine):
     docs/findings/inverse.md §9.
 
-Schemes combine with ``+`` (e.g. ``"rebalance+layer_lr"``); ``rebalance`` is skipped for tanh, which has no
-rescaling symmetry. ``"auto"`` is :data:`DEFAULT_FINETUNE` (Adam) or :data:`DEFAULT_FINETUNE_SGD` (SGD) for
-sampled starts and ``plain`` otherwise.
+``kink_median``
+    ReLU only, and no longer a strict SWIM neuron: every hidden neuron keeps its direction but its kink moves from
+    its pair's first point to the median of its pre-activation over the training points
+    (:func:`median_kinks`), and the readout is solved again (GCV; ``ridge`` and ``calibrate`` apply to it). A SWIM
+    ReLU neuron is zero at its first point and, in high dimension, active on 90–100 % of the training points: the
+    sampled layer is nearly affine on the data, a poor place for gradient training to learn features from
+    (docs/findings/inverse.md §12). Moved to the median, every neuron is active on half of them.
+
+Schemes combine with ``+`` (e.g. ``"rebalance+layer_lr"``); ``rebalance`` and ``kink_median`` are skipped for
+tanh, which has no rescaling symmetry and whose SWIM neurons already cross zero between their two points.
+``"auto"`` is :data:`DEFAULT_FINETUNE` (Adam) or :data:`DEFAULT_FINETUNE_SGD` (SGD) for sampled starts and
+``plain`` otherwise; ``"auto+kink_median"`` adds a scheme to those defaults.
 
 The schemes live next to the sampler, below :mod:`dualmap.train`, which applies them (docs/architecture.md);
 :mod:`dualmap.inverse.finetune` re-exports them under their former name.
@@ -61,10 +70,10 @@ import numpy as np
 from ..network import MLP
 
 __all__ = ["FINETUNE_SCHEMES", "DEFAULT_FINETUNE", "DEFAULT_FINETUNE_SGD", "resolve_finetune", "rebalance_relu",
-           "layer_lr_factors", "WARMUP_FRACTION"]
+           "median_kinks", "layer_lr_factors", "WARMUP_FRACTION"]
 
 FINETUNE_SCHEMES = ("plain", "calibrate", "rebalance", "rebalance_act", "layer_lr", "norm_step", "ridge", "warmup",
-                    "fresh_readout")
+                    "fresh_readout", "kink_median")
 #: what ``finetune="auto"`` means for a sampled start trained with Adam (chosen in docs/findings/inverse.md)
 DEFAULT_FINETUNE = ("calibrate", "rebalance", "layer_lr", "warmup")
 #: ... and with SGD, whose readout step scales with the feature covariance (rebalanced to He's activation scale)
@@ -81,6 +90,11 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimiz
             parts = (DEFAULT_FINETUNE_SGD if optimizer == "sgd" else DEFAULT_FINETUNE) if sampled else ()
             return tuple(p for p in parts if not (p.startswith("rebalance") and activation != "relu"))
         parts = tuple(p.strip() for p in finetune.split("+"))
+        if "auto" in parts:      # "auto+kink_median": the defaults and more
+            defaults = (DEFAULT_FINETUNE_SGD if optimizer == "sgd" else DEFAULT_FINETUNE) if sampled else ()
+            parts = tuple(p for p in parts if p != "auto") + defaults
+            if not parts:
+                parts = ("plain",)
     elif isinstance(finetune, (tuple, list)) and all(isinstance(p, str) for p in finetune):
         parts = tuple(finetune)
     else:
@@ -91,7 +105,7 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimiz
                          f"combination of {list(FINETUNE_SCHEMES)}")
     if "plain" in parts and len(parts) > 1:
         raise ValueError(f"finetune 'plain' cannot be combined with other schemes; got {finetune!r}")
-    for scheme in ("ridge", "calibrate", "fresh_readout"):
+    for scheme in ("ridge", "calibrate", "fresh_readout", "kink_median"):
         if scheme in parts and not sampled:
             raise ValueError(f"finetune {scheme!r} changes a sampled readout; it needs init='swim', 'uniform' or "
                              f"'random'")
@@ -101,8 +115,9 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimiz
     if "rebalance" in parts and "rebalance_act" in parts:
         raise ValueError("finetune 'rebalance' and 'rebalance_act' are two targets for the same rescaling; pick one")
     if activation != "relu":
-        # tanh (and mixed) networks have no positive homogeneity: nothing to rebalance, exactly
-        parts = tuple(p for p in parts if p not in ("rebalance", "rebalance_act"))
+        # tanh (and mixed) networks have no positive homogeneity (nothing to rebalance, exactly), and a tanh SWIM
+        # neuron already crosses zero between its two points (no kink to move)
+        parts = tuple(p for p in parts if p not in ("rebalance", "rebalance_act", "kink_median"))
     return tuple(sorted(set(parts) - {"plain"}, key=FINETUNE_SCHEMES.index))
 
 
@@ -131,6 +146,26 @@ def rebalance_relu(network: MLP, X=None) -> MLP:
         weights[layer + 1] /= scale[None, :]
         if Z is not None:
             Z = np.maximum(Z @ weights[layer].T + biases[layer], 0.0)
+    return MLP(weights, biases, list(network.activations))
+
+
+def median_kinks(network: MLP, X) -> MLP:
+    """Move every ReLU neuron's kink to the median of its pre-activation over ``X``; the readout is left as it is.
+
+    Layer by layer from the first: neuron ``k`` of hidden layer ``l`` gets ``b_k − median_i z_ik``, ``z_ik`` its
+    pre-activation at the ``i``-th row of ``X`` pushed through the moved layers before it, so that it is active
+    on half the rows (the directions ``w_k`` do not change). The function changes: the caller solves the readout
+    again (finetune scheme ``kink_median``, :func:`~dualmap.swim.start.sampled_start`).
+    """
+    if any(a != "relu" for a in network.activations[:-1]):
+        raise ValueError(f"moving kinks needs ReLU hidden layers; got {list(network.activations[:-1])}")
+    weights = [np.array(w, dtype=np.float64, copy=True) for w in network.weights]
+    biases = [np.array(b, dtype=np.float64, copy=True) for b in network.biases]
+    Z = np.asarray(X, dtype=np.float64)
+    for layer in range(len(weights) - 1):
+        projections = Z @ weights[layer].T
+        biases[layer] = -np.median(projections, axis=0)
+        Z = np.maximum(projections + biases[layer], 0.0)
     return MLP(weights, biases, list(network.activations))
 
 
