@@ -4,7 +4,9 @@ A SWIM ReLU neuron of the pair ``(x1, x2)`` is ``relu(⟨w, x − x1⟩)`` with 
 ``x1``, one at ``x2``. This script reports, for ``SWIMClassifier`` (ReLU, seeds 0–2), the fraction of training
 points on which each neuron is active (median and 10–90 % quantiles over neurons), and the test accuracy when
 every neuron keeps its direction but its kink moves to the median (``b = −median_i ⟨w, x_i⟩``) or the mean of its
-pre-activations over the training points, the ridge readout solved again (GCV) — medians over the seeds; and
+pre-activations over the training points, or only as far as needed to cap its activity at 90 % / 75 % of the
+points (``b ← min(b, −quantile_{1−c} ⟨w, x_i⟩)``: a neuron active on fewer points keeps its pair's kink), the ridge
+readout solved again (GCV) — medians over the seeds; and
 which of the two layers (pair kinks, median kinks) generalised cross-validation on the training points would pick
 (the smaller minimum over the α grid of ``GCV(α) = n·RSS/(n − df)²``), per seed.
 
@@ -18,7 +20,7 @@ import dualmap as dm
 from dualmap.swim.readout import alpha_grid, fit_ridge
 
 SETTINGS = [("digits", {}, 512), ("fashion_mnist", {"n_train": 10_000}, 512), ("breast_cancer", {}, 256),
-            ("wine", {}, 128)]
+            ("wine", {}, 128), ("digits", {}, 64), ("breast_cancer", {}, 64), ("wine", {}, 64), ("iris", {}, 64)]
 
 
 
@@ -41,7 +43,8 @@ for name, options, width in SETTINGS:
     ds = dm.load_dataset(name, **options)
     classes = np.unique(ds.y_train)
     codes = np.eye(len(classes))[np.searchsorted(classes, ds.y_train)]
-    accuracy = {"SWIM": [], "kinks at the median": [], "kinks at the mean": []}
+    accuracy = {"SWIM": [], "kinks at the median": [], "kinks at the mean": [], "activity capped at 0.9": [],
+                "activity capped at 0.75": []}
     active, picks = [], []
     for seed in range(3):
         model = dm.SWIMClassifier(layer_widths=(width,), activation="relu", random_state=seed).fit(ds.X_train,
@@ -52,7 +55,9 @@ for name, options, width in SETTINGS:
         active.append((projections + bias > 0).mean(axis=0))
         gcv = {"pair": gcv_minimum(np.maximum(projections + bias, 0.0), codes)}
         for key, moved in (("kinks at the median", -np.median(projections, axis=0)),
-                           ("kinks at the mean", -projections.mean(axis=0))):
+                           ("kinks at the mean", -projections.mean(axis=0)),
+                           ("activity capped at 0.9", np.minimum(bias, -np.quantile(projections, 0.1, axis=0))),
+                           ("activity capped at 0.75", np.minimum(bias, -np.quantile(projections, 0.25, axis=0)))):
             hidden = np.maximum(projections + moved, 0.0)
             if key == "kinks at the median":
                 gcv["median"] = gcv_minimum(hidden, codes)
