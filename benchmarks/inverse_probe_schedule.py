@@ -61,7 +61,9 @@ Appends one JSON line per run to ``benchmarks/results/inverse_probe_schedule.jso
   pre-activation over the training points (``b_k = −median_i ⟨w_k, x_i⟩``: active on half the points; a SWIM ReLU
   neuron, zero at its first point, is active on 90–100 % of them, findings §12), the ridge readout solved again
   (GCV) and its temperature fitted on the training scores — a solved start again — trained with the default's
-  MLP-start schemes (``rebalance+layer_lr+warmup``).
+  MLP-start schemes (``rebalance+layer_lr+warmup``). With ``--cap-activity c`` each kink moves only as far as
+  needed to leave the neuron active on at most a fraction ``c`` of the training points
+  (``b ← min(b, −quantile_{1−c} ⟨w, x_i⟩)``; ``c = 0.5`` is about the median).
 
 - ``--baseline``: only He and the SWIM default at the three rates (the first rows of the default mode), for the
   seeds the other modes are repeated on.
@@ -126,6 +128,7 @@ def main() -> None:
     parser.add_argument("--whitened", action="store_true", help="SWIM hidden layer sampled on whitened inputs")
     parser.add_argument("--centred-kinks", action="store_true", help="with --whitened: kinks through the data mean")
     parser.add_argument("--median-kinks", action="store_true", help="SWIM ReLU kinks at the median, readout solved")
+    parser.add_argument("--cap-activity", type=float, default=None, help="with --median-kinks: cap activity at c")
     parser.add_argument("--baseline", action="store_true", help="only He and the SWIM default at the three rates")
     parser.add_argument("--half-he", action="store_true", help="half SWIM start, half He neurons with zero readout")
     parser.add_argument("--he-data-kinks", action="store_true", help="He's start, kinks on random training points")
@@ -202,7 +205,9 @@ def main() -> None:
         sampled = dm.sample_network(ds.X_train, codes, [width], args.activation, random_state=args.seed,
                                     dtype="float64").network
         weight = sampled.weights[0]
-        bias = -np.median(ds.X_train @ weight.T, axis=0)
+        projections = ds.X_train @ weight.T
+        bias = -np.median(projections, axis=0) if args.cap_activity is None else \
+            np.minimum(sampled.biases[0], -np.quantile(projections, 1.0 - args.cap_activity, axis=0))
         hidden = np.maximum(ds.X_train @ weight.T + bias, 0.0)
         solution = fit_ridge(torch.from_numpy(hidden), torch.from_numpy(codes))
         readout, readout_bias = solution.weight.numpy(), solution.bias.numpy()
@@ -210,8 +215,9 @@ def main() -> None:
                                       seed=args.seed)
         start = dm.MLP([weight, readout / temperature], [bias, readout_bias / temperature],
                        [args.activation, "identity"])
+        name = "swim_median_kinks" if args.cap_activity is None else f"swim_activity_cap_{args.cap_activity:g}"
         for lr in (3e-4, 1e-3, 3e-3):
-            run("swim_median_kinks", lr, start=start, finetune="rebalance+layer_lr+warmup")
+            run(name, lr, start=start, finetune="rebalance+layer_lr+warmup")
         return
     if args.half_he:
         half = width // 2

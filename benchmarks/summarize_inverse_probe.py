@@ -15,6 +15,7 @@ ROWS = Path(__file__).parent / "results" / "inverse_probe_schedule.jsonl"
 STARTS = {"he": "He", "he_data_kinks": "He, kinks on data points", "swim": "SWIM default (solved readout)",
           "half_swim+half_he": "half SWIM + half He (solved readout)",
           "swim_median_kinks": "SWIM, kinks at the median (readout solved again)",
+          "swim_activity_cap_0.9": "SWIM, activity capped at 90 % (readout solved again)",
           "swim_hidden+he_readout": "SWIM, fresh readout",
           "swim_whitened_hidden+he_readout": "SWIM whitened, fresh readout",
           "swim_whitened_centred_kinks+he_readout": "SWIM whitened, kinks through the mean, fresh readout"}
