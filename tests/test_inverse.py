@@ -293,12 +293,12 @@ def test_fresh_readout_keeps_the_sampled_features_under_hes_initial_readout(digi
         dm.train([8], digits.X_train, digits.y_train, init="he", finetune="fresh_readout", progress=False)
 
 
-def test_median_kinks_keep_the_directions_and_make_every_relu_neuron_active_on_half_the_points(digits, rng):
-    from dualmap.swim.finetune import median_kinks
+def test_moved_kinks_keep_the_directions_and_make_every_relu_neuron_active_on_half_the_points(digits, rng):
+    from dualmap.swim.finetune import move_kinks
 
     sampled = _sampled(digits, (16, 12), "relu")
     X = digits.X_train[:301]                                             # odd: the median is a row's own value
-    moved = median_kinks(sampled.network, X)
+    moved = move_kinks(sampled.network, X)
     for layer in range(2):
         assert_array_equal(moved.weights[layer], sampled.network.weights[layer])
     assert_array_equal(moved.weights[2], sampled.network.weights[2])     # the readout is the caller's job
@@ -310,7 +310,27 @@ def test_median_kinks_keep_the_directions_and_make_every_relu_neuron_active_on_h
     original = digits.X_train @ sampled.network.weights[0].T + sampled.network.biases[0]
     assert np.median((original > 0).mean(axis=0)) > 0.9                 # SWIM's kinks: active almost everywhere
     with pytest.raises(ValueError, match="ReLU"):
-        median_kinks(_sampled(digits, (8,), "tanh").network, X)
+        move_kinks(_sampled(digits, (8,), "tanh").network, X)
+    with pytest.raises(ValueError, match="fraction"):
+        move_kinks(sampled.network, X, max_active=1.5)
+
+
+def test_capped_kinks_move_only_the_neurons_active_on_more_than_the_cap(digits):
+    from dualmap.swim.finetune import move_kinks
+
+    sampled = _sampled(digits, (40,), "relu").network
+    X = digits.X_train[:401]
+    half = move_kinks(sampled, X)                                        # half the neurons active on half the points
+    biases = np.where(np.arange(40) < 20, half.biases[0], sampled.biases[0])
+    network = dm.MLP(sampled.weights, [biases, sampled.biases[1]], sampled.activations)
+    before = (X @ network.weights[0].T + network.biases[0] > 0).mean(axis=0)
+    capped = move_kinks(network, X, max_active=0.9)
+    after = (X @ capped.weights[0].T + capped.biases[0] > 0).mean(axis=0)
+    assert np.all(after <= 0.9 + 1 / len(X)) and np.any(before > 0.95)
+    kept = before <= 0.9 - 1 / len(X)                                    # already below the cap: the pair's kink
+    assert kept[:20].all()
+    assert_array_equal(capped.biases[0][kept], network.biases[0][kept])
+    assert np.all(capped.biases[0] <= network.biases[0])                 # kinks only move to fewer active points
 
 
 def test_kink_median_scheme_solves_the_readout_again_on_the_moved_layer(digits):

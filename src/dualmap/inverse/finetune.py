@@ -7,10 +7,10 @@ from ..swim.finetune import (
     FINETUNE_SCHEMES,
     WARMUP_FRACTION,
     layer_lr_factors,
-    median_kinks,
+    move_kinks,
     rebalance_relu,
     resolve_finetune,
 )
 
 __all__ = ["DEFAULT_FINETUNE", "DEFAULT_FINETUNE_SGD", "FINETUNE_SCHEMES", "WARMUP_FRACTION", "layer_lr_factors",
-           "median_kinks", "rebalance_relu", "resolve_finetune"]
+           "move_kinks", "rebalance_relu", "resolve_finetune"]

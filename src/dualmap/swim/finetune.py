@@ -49,12 +49,16 @@ the scale the optimiser expects, or the optimiser at the scale of the parameters
 ``kink_median``
     ReLU only, and no longer a strict SWIM neuron: every hidden neuron keeps its direction but its kink moves from
     its pair's first point to the median of its pre-activation over the training points
-    (:func:`median_kinks`), and the readout is solved again (GCV; ``ridge`` and ``calibrate`` apply to it). A SWIM
+    and the readout is solved again (GCV; ``ridge`` and ``calibrate`` apply to it). A SWIM
     ReLU neuron is zero at its first point and, in high dimension, active on 90–100 % of the training points: the
     sampled layer is nearly affine on the data, a poor place for gradient training to learn features from
-    (docs/findings/inverse.md §12). Moved to the median, every neuron is active on half of them.
+    (docs/findings/inverse.md §12). Moved to the median, every neuron is active on half of them
+    (:func:`move_kinks`).
+``kink_cap``
+    Like ``kink_median``, but each kink moves only as far as needed to leave its neuron active on at most
+    :data:`KINK_CAP` (90 %) of the training points; a neuron already active on fewer keeps its pair's kink.
 
-Schemes combine with ``+`` (e.g. ``"rebalance+layer_lr"``); ``rebalance`` and ``kink_median`` are skipped for
+Schemes combine with ``+`` (e.g. ``"rebalance+layer_lr"``); ``rebalance`` and the ``kink_*`` schemes are skipped for
 tanh, which has no rescaling symmetry and whose SWIM neurons already cross zero between their two points.
 ``"auto"`` is :data:`DEFAULT_FINETUNE` (Adam) or :data:`DEFAULT_FINETUNE_SGD` (SGD) for sampled starts and
 ``plain`` otherwise; ``"auto+kink_median"`` adds a scheme to those defaults.
@@ -70,15 +74,17 @@ import numpy as np
 from ..network import MLP
 
 __all__ = ["FINETUNE_SCHEMES", "DEFAULT_FINETUNE", "DEFAULT_FINETUNE_SGD", "resolve_finetune", "rebalance_relu",
-           "median_kinks", "layer_lr_factors", "WARMUP_FRACTION"]
+           "move_kinks", "layer_lr_factors", "WARMUP_FRACTION", "KINK_CAP"]
 
 FINETUNE_SCHEMES = ("plain", "calibrate", "rebalance", "rebalance_act", "layer_lr", "norm_step", "ridge", "warmup",
-                    "fresh_readout", "kink_median")
+                    "fresh_readout", "kink_median", "kink_cap")
 #: what ``finetune="auto"`` means for a sampled start trained with Adam (chosen in docs/findings/inverse.md)
 DEFAULT_FINETUNE = ("calibrate", "rebalance", "layer_lr", "warmup")
 #: ... and with SGD, whose readout step scales with the feature covariance (rebalanced to He's activation scale)
 DEFAULT_FINETUNE_SGD = ("calibrate", "rebalance_act", "layer_lr", "warmup")
 WARMUP_FRACTION = 0.1
+#: ``kink_cap``: the largest fraction of the training points a moved ReLU neuron is active on
+KINK_CAP = 0.9
 
 
 def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimizer: str = "adam") -> tuple[str, ...]:
@@ -105,7 +111,7 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimiz
                          f"combination of {list(FINETUNE_SCHEMES)}")
     if "plain" in parts and len(parts) > 1:
         raise ValueError(f"finetune 'plain' cannot be combined with other schemes; got {finetune!r}")
-    for scheme in ("ridge", "calibrate", "fresh_readout", "kink_median"):
+    for scheme in ("ridge", "calibrate", "fresh_readout", "kink_median", "kink_cap"):
         if scheme in parts and not sampled:
             raise ValueError(f"finetune {scheme!r} changes a sampled readout; it needs init='swim', 'uniform' or "
                              f"'random'")
@@ -114,10 +120,12 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimiz
                          f"prepare; combine it with neither (got {finetune!r})")
     if "rebalance" in parts and "rebalance_act" in parts:
         raise ValueError("finetune 'rebalance' and 'rebalance_act' are two targets for the same rescaling; pick one")
+    if "kink_median" in parts and "kink_cap" in parts:
+        raise ValueError("finetune 'kink_median' and 'kink_cap' are two ways of moving the same kinks; pick one")
     if activation != "relu":
         # tanh (and mixed) networks have no positive homogeneity (nothing to rebalance, exactly), and a tanh SWIM
         # neuron already crosses zero between its two points (no kink to move)
-        parts = tuple(p for p in parts if p not in ("rebalance", "rebalance_act", "kink_median"))
+        parts = tuple(p for p in parts if p not in ("rebalance", "rebalance_act", "kink_median", "kink_cap"))
     return tuple(sorted(set(parts) - {"plain"}, key=FINETUNE_SCHEMES.index))
 
 
@@ -149,22 +157,28 @@ def rebalance_relu(network: MLP, X=None) -> MLP:
     return MLP(weights, biases, list(network.activations))
 
 
-def median_kinks(network: MLP, X) -> MLP:
-    """Move every ReLU neuron's kink to the median of its pre-activation over ``X``; the readout is left as it is.
+def move_kinks(network: MLP, X, *, max_active: float | None = None) -> MLP:
+    """Move ReLU neurons' kinks along their directions; the readout is left as it is (the caller solves it again).
 
-    Layer by layer from the first: neuron ``k`` of hidden layer ``l`` gets ``b_k − median_i z_ik``, ``z_ik`` its
-    pre-activation at the ``i``-th row of ``X`` pushed through the moved layers before it, so that it is active
-    on half the rows (the directions ``w_k`` do not change). The function changes: the caller solves the readout
-    again (finetune scheme ``kink_median``, :func:`~dualmap.swim.start.sampled_start`).
+    Layer by layer from the first, with ``z_ik = ⟨w_k, x_i⟩`` on the rows of ``X`` pushed through the moved layers
+    before: ``max_active=None`` sets every bias to ``b_k = −median_i z_ik`` (scheme ``kink_median``: active on half
+    the rows); a fraction ``c`` moves a kink only as far as needed to leave the neuron active on at most ``c`` of
+    them, ``b_k ← min(b_k, −quantile_{1−c}(z_k))`` (scheme ``kink_cap``, ``c =`` :data:`KINK_CAP`), so a neuron
+    active on fewer keeps its pair's kink. The directions ``w_k`` never change; the function does.
     """
     if any(a != "relu" for a in network.activations[:-1]):
         raise ValueError(f"moving kinks needs ReLU hidden layers; got {list(network.activations[:-1])}")
+    if max_active is not None and not 0.0 < max_active < 1.0:
+        raise ValueError(f"max_active must be a fraction in (0, 1) or None (the median); got {max_active!r}")
     weights = [np.array(w, dtype=np.float64, copy=True) for w in network.weights]
     biases = [np.array(b, dtype=np.float64, copy=True) for b in network.biases]
     Z = np.asarray(X, dtype=np.float64)
     for layer in range(len(weights) - 1):
         projections = Z @ weights[layer].T
-        biases[layer] = -np.median(projections, axis=0)
+        if max_active is None:
+            biases[layer] = -np.median(projections, axis=0)
+        else:
+            biases[layer] = np.minimum(biases[layer], -np.quantile(projections, 1.0 - max_active, axis=0))
         Z = np.maximum(projections + biases[layer], 0.0)
     return MLP(weights, biases, list(network.activations))
 

@@ -11,7 +11,7 @@ import torch
 
 from .._validation import one_hot
 from ..network import MLP
-from .finetune import median_kinks
+from .finetune import KINK_CAP, move_kinks
 from .readout import fit_ridge, fit_temperature
 from .sampler import SampledNetwork, sample_network
 
@@ -22,7 +22,8 @@ SAMPLED_INITS = ("swim", "uniform", "random")
 
 
 def sampled_start(X, targets, task: str, widths, activation: str, sampler: str, seed: int, *,
-                  readout: str = "gcv", calibration: str = "train", kinks: str = "pair") -> tuple[MLP, SampledNetwork]:
+                  readout: str = "gcv", calibration: str = "train",
+                  kinks: str = "pair") -> tuple[MLP, SampledNetwork]:
     """Sample hidden layers by ``sampler`` and solve the ridge readout; return the network to train from.
 
     Classification: the readout is fitted to one-hot codes and divided by the temperature that makes its
@@ -44,17 +45,19 @@ def sampled_start(X, targets, task: str, widths, activation: str, sampler: str, 
         On a training set the ridge readout separates (wine, 133 points, 2×64 random
         features) the training scores call for ``T → 0``: the logits saturate float32's softmax, the
         cross-entropy and its gradient are exactly 0 and training never moves (issue 14, item 8).
-    kinks : {"pair", "median"}
-        ReLU: leave every neuron's kink at its pair's first point (SWIM), or move it to the median of its
-        pre-activation over ``X`` (:func:`~dualmap.swim.finetune.median_kinks`, finetune scheme ``kink_median``),
-        the readout then solved again on the moved layers (GCV, or ``readout="strong"``).
+    kinks : {"pair", "median", "cap"}
+        ReLU: leave every neuron's kink at its pair's first point (SWIM), move it to the median of its
+        pre-activation over ``X`` (finetune scheme ``kink_median``), or only as far as needed to cap the neuron's
+        activity at :data:`~dualmap.swim.finetune.KINK_CAP` of the points (``kink_cap``;
+        :func:`~dualmap.swim.finetune.move_kinks`); the readout is then solved again on the moved layers (GCV, or
+        ``readout="strong"``).
     """
     if calibration not in ("train", "loo", None):
         raise ValueError(f"calibration must be 'train', 'loo' or None; got {calibration!r}")
     if readout not in ("gcv", "strong"):
         raise ValueError(f"readout must be 'gcv' or 'strong'; got {readout!r}")
-    if kinks not in ("pair", "median"):
-        raise ValueError(f"kinks must be 'pair' or 'median'; got {kinks!r}")
+    if kinks not in ("pair", "median", "cap"):
+        raise ValueError(f"kinks must be 'pair', 'median' or 'cap'; got {kinks!r}")
     if task == "classification":
         codes = one_hot(targets, np.arange(int(targets.max()) + 1))
     else:
@@ -62,8 +65,8 @@ def sampled_start(X, targets, task: str, widths, activation: str, sampler: str, 
     sampled = sample_network(X, codes, widths, activation, sampler=sampler, random_state=seed, dtype="float64")
     network = sampled.network
     alpha = sampled.alpha
-    if kinks == "median":     # the hidden layers change, so the readout is solved again (below, or with GCV here)
-        network = median_kinks(network, X)
+    if kinks != "pair":       # the hidden layers change, so the readout is solved again (below, or with GCV here)
+        network = move_kinks(network, X, max_active=None if kinks == "median" else KINK_CAP)
         if readout == "gcv":
             solution = fit_ridge(torch.from_numpy(_last_hidden(network, X)), torch.from_numpy(codes))
             alpha = solution.alpha
