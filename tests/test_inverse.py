@@ -333,6 +333,24 @@ def test_capped_kinks_move_only_the_neurons_active_on_more_than_the_cap(digits):
     assert np.all(capped.biases[0] <= network.biases[0])                 # kinks only move to fewer active points
 
 
+def test_kink_auto_moves_only_the_layers_that_are_nearly_affine_on_the_data(digits):
+    from dualmap.swim.finetune import AFFINE_ACTIVITY, move_kinks
+
+    sampled = _sampled(digits, (30,), "relu").network
+    X = digits.X_train
+    activity = (X @ sampled.weights[0].T + sampled.biases[0] > 0).mean(axis=0)
+    assert np.median(activity) >= AFFINE_ACTIVITY                       # SWIM ReLU on 64-d digits: all-active
+    assert_array_equal(move_kinks(sampled, X, affine_only=True).biases[0], move_kinks(sampled, X).biases[0])
+    half = move_kinks(sampled, X)                                       # a layer active on half the points
+    assert_array_equal(move_kinks(half, X, affine_only=True).biases[0], half.biases[0])
+    two = dm.MLP([half.weights[0], np.eye(30), sampled.weights[1]],
+                 [half.biases[0], np.full(30, 0.5), sampled.biases[1]], ["relu", "relu", "identity"])
+    moved = move_kinks(two, X, affine_only=True)                        # layer 1 kept, layer 2 (all-active) moved
+    assert_array_equal(moved.biases[0], half.biases[0])
+    second = np.maximum(X @ half.weights[0].T + half.biases[0], 0) @ np.eye(30)
+    assert_allclose(moved.biases[1], -np.median(second, axis=0))
+
+
 def test_kink_median_scheme_solves_the_readout_again_on_the_moved_layer(digits):
     def start(finetune):
         return dm.train([24], digits.X_train, digits.y_train, epochs=1, init="swim", finetune=finetune, seed=3,

@@ -257,7 +257,8 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
         only), ``"fresh_readout"`` (the sampled hidden layers under He's initial readout instead of the solved
         one), ``"kink_median"`` (ReLU: every neuron's kink moved to the median of its pre-activation over
         ``X``, the readout solved again — no longer strict SWIM neurons; ``"kink_cap"`` moves each only as far as
-        needed to leave the neuron active on at most 90 % of the points). ``"auto"``:
+        needed to leave the neuron active on at most 90 % of the points; ``"kink_auto"`` moves them to the median
+        only in layers whose median neuron is active on ≥ 99 % of the points). ``"auto"``:
         :data:`dualmap.inverse.DEFAULT_FINETUNE` (Adam; ``rebalance_act`` in place of ``rebalance`` for SGD,
         :data:`~dualmap.swim.finetune.DEFAULT_FINETUNE_SGD`) for ``swim``, ``uniform`` and ``random``,
         ``"plain"`` otherwise; ``"auto+kink_median"`` adds a scheme to those. ``rebalance`` and ``layer_lr`` also
@@ -344,7 +345,8 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
                                      calibration=None if "fresh_readout" in schemes else
                                      "loo" if "calibrate" in schemes else "train",
                                      kinks="median" if "kink_median" in schemes else
-                                     "cap" if "kink_cap" in schemes else "pair")
+                                     "cap" if "kink_cap" in schemes else
+                                     "auto" if "kink_auto" in schemes else "pair")
             if "rebalance" in schemes or "rebalance_act" in schemes:
                 start = rebalance_relu(start, X if "rebalance_act" in schemes else None)
             module = start.to_torch().to(dtype=torch_dtype)

@@ -57,6 +57,11 @@ the scale the optimiser expects, or the optimiser at the scale of the parameters
 ``kink_cap``
     Like ``kink_median``, but each kink moves only as far as needed to leave its neuron active on at most
     :data:`KINK_CAP` (90 %) of the training points; a neuron already active on fewer keeps its pair's kink.
+``kink_auto``
+    ``kink_median`` for the layers that are nearly affine on the training points — whose median neuron is active
+    on at least :data:`AFFINE_ACTIVITY` (99 %) of them — and the pair's kinks elsewhere: the rule the measurement
+    suggests (docs/findings/inverse.md §12; digits, Fashion-MNIST and a 100-d synthetic task are all-active,
+    breast cancer and wine are not).
 
 Schemes combine with ``+`` (e.g. ``"rebalance+layer_lr"``); ``rebalance`` and the ``kink_*`` schemes are skipped for
 tanh, which has no rescaling symmetry and whose SWIM neurons already cross zero between their two points.
@@ -74,10 +79,10 @@ import numpy as np
 from ..network import MLP
 
 __all__ = ["FINETUNE_SCHEMES", "DEFAULT_FINETUNE", "DEFAULT_FINETUNE_SGD", "resolve_finetune", "rebalance_relu",
-           "move_kinks", "layer_lr_factors", "WARMUP_FRACTION", "KINK_CAP"]
+           "move_kinks", "layer_lr_factors", "WARMUP_FRACTION", "KINK_CAP", "AFFINE_ACTIVITY"]
 
 FINETUNE_SCHEMES = ("plain", "calibrate", "rebalance", "rebalance_act", "layer_lr", "norm_step", "ridge", "warmup",
-                    "fresh_readout", "kink_median", "kink_cap")
+                    "fresh_readout", "kink_median", "kink_cap", "kink_auto")
 #: what ``finetune="auto"`` means for a sampled start trained with Adam (chosen in docs/findings/inverse.md)
 DEFAULT_FINETUNE = ("calibrate", "rebalance", "layer_lr", "warmup")
 #: ... and with SGD, whose readout step scales with the feature covariance (rebalanced to He's activation scale)
@@ -85,6 +90,9 @@ DEFAULT_FINETUNE_SGD = ("calibrate", "rebalance_act", "layer_lr", "warmup")
 WARMUP_FRACTION = 0.1
 #: ``kink_cap``: the largest fraction of the training points a moved ReLU neuron is active on
 KINK_CAP = 0.9
+#: ``kink_auto``: a ReLU layer whose median neuron is active on at least this fraction of the training points is
+#: nearly affine on them, and its kinks move to the median (docs/findings/inverse.md §12)
+AFFINE_ACTIVITY = 0.99
 
 
 def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimizer: str = "adam") -> tuple[str, ...]:
@@ -111,7 +119,7 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimiz
                          f"combination of {list(FINETUNE_SCHEMES)}")
     if "plain" in parts and len(parts) > 1:
         raise ValueError(f"finetune 'plain' cannot be combined with other schemes; got {finetune!r}")
-    for scheme in ("ridge", "calibrate", "fresh_readout", "kink_median", "kink_cap"):
+    for scheme in ("ridge", "calibrate", "fresh_readout", "kink_median", "kink_cap", "kink_auto"):
         if scheme in parts and not sampled:
             raise ValueError(f"finetune {scheme!r} changes a sampled readout; it needs init='swim', 'uniform' or "
                              f"'random'")
@@ -120,12 +128,14 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimiz
                          f"prepare; combine it with neither (got {finetune!r})")
     if "rebalance" in parts and "rebalance_act" in parts:
         raise ValueError("finetune 'rebalance' and 'rebalance_act' are two targets for the same rescaling; pick one")
-    if "kink_median" in parts and "kink_cap" in parts:
-        raise ValueError("finetune 'kink_median' and 'kink_cap' are two ways of moving the same kinks; pick one")
+    if sum(p in parts for p in ("kink_median", "kink_cap", "kink_auto")) > 1:
+        raise ValueError("finetune 'kink_median', 'kink_cap' and 'kink_auto' are ways of moving the same kinks; "
+                         "pick one")
     if activation != "relu":
         # tanh (and mixed) networks have no positive homogeneity (nothing to rebalance, exactly), and a tanh SWIM
         # neuron already crosses zero between its two points (no kink to move)
-        parts = tuple(p for p in parts if p not in ("rebalance", "rebalance_act", "kink_median", "kink_cap"))
+        parts = tuple(p for p in parts if p not in ("rebalance", "rebalance_act", "kink_median", "kink_cap",
+                                                    "kink_auto"))
     return tuple(sorted(set(parts) - {"plain"}, key=FINETUNE_SCHEMES.index))
 
 
@@ -157,14 +167,16 @@ def rebalance_relu(network: MLP, X=None) -> MLP:
     return MLP(weights, biases, list(network.activations))
 
 
-def move_kinks(network: MLP, X, *, max_active: float | None = None) -> MLP:
+def move_kinks(network: MLP, X, *, max_active: float | None = None, affine_only: bool = False) -> MLP:
     """Move ReLU neurons' kinks along their directions; the readout is left as it is (the caller solves it again).
 
     Layer by layer from the first, with ``z_ik = ⟨w_k, x_i⟩`` on the rows of ``X`` pushed through the moved layers
     before: ``max_active=None`` sets every bias to ``b_k = −median_i z_ik`` (scheme ``kink_median``: active on half
     the rows); a fraction ``c`` moves a kink only as far as needed to leave the neuron active on at most ``c`` of
     them, ``b_k ← min(b_k, −quantile_{1−c}(z_k))`` (scheme ``kink_cap``, ``c =`` :data:`KINK_CAP`), so a neuron
-    active on fewer keeps its pair's kink. The directions ``w_k`` never change; the function does.
+    active on fewer keeps its pair's kink. ``affine_only`` (scheme ``kink_auto``) moves only the layers that are
+    nearly affine on ``X``: those whose median neuron is active on at least :data:`AFFINE_ACTIVITY` of the rows.
+    The directions ``w_k`` never change; the function does.
     """
     if any(a != "relu" for a in network.activations[:-1]):
         raise ValueError(f"moving kinks needs ReLU hidden layers; got {list(network.activations[:-1])}")
@@ -175,7 +187,9 @@ def move_kinks(network: MLP, X, *, max_active: float | None = None) -> MLP:
     Z = np.asarray(X, dtype=np.float64)
     for layer in range(len(weights) - 1):
         projections = Z @ weights[layer].T
-        if max_active is None:
+        if affine_only and np.median(np.mean(projections + biases[layer] > 0, axis=0)) < AFFINE_ACTIVITY:
+            pass                                                       # a layer that is not nearly affine stays
+        elif max_active is None:
             biases[layer] = -np.median(projections, axis=0)
         else:
             biases[layer] = np.minimum(biases[layer], -np.quantile(projections, 1.0 - max_active, axis=0))

@@ -45,19 +45,19 @@ def sampled_start(X, targets, task: str, widths, activation: str, sampler: str, 
         On a training set the ridge readout separates (wine, 133 points, 2×64 random
         features) the training scores call for ``T → 0``: the logits saturate float32's softmax, the
         cross-entropy and its gradient are exactly 0 and training never moves (issue 14, item 8).
-    kinks : {"pair", "median", "cap"}
+    kinks : {"pair", "median", "cap", "auto"}
         ReLU: leave every neuron's kink at its pair's first point (SWIM), move it to the median of its
         pre-activation over ``X`` (finetune scheme ``kink_median``), or only as far as needed to cap the neuron's
         activity at :data:`~dualmap.swim.finetune.KINK_CAP` of the points (``kink_cap``;
-        :func:`~dualmap.swim.finetune.move_kinks`); the readout is then solved again on the moved layers (GCV, or
-        ``readout="strong"``).
+        :func:`~dualmap.swim.finetune.move_kinks`), or to the median in the layers that are nearly affine on ``X``
+        (``kink_auto``); the readout is then solved again on the moved layers (GCV, or ``readout="strong"``).
     """
     if calibration not in ("train", "loo", None):
         raise ValueError(f"calibration must be 'train', 'loo' or None; got {calibration!r}")
     if readout not in ("gcv", "strong"):
         raise ValueError(f"readout must be 'gcv' or 'strong'; got {readout!r}")
-    if kinks not in ("pair", "median", "cap"):
-        raise ValueError(f"kinks must be 'pair', 'median' or 'cap'; got {kinks!r}")
+    if kinks not in ("pair", "median", "cap", "auto"):
+        raise ValueError(f"kinks must be 'pair', 'median', 'cap' or 'auto'; got {kinks!r}")
     if task == "classification":
         codes = one_hot(targets, np.arange(int(targets.max()) + 1))
     else:
@@ -66,7 +66,7 @@ def sampled_start(X, targets, task: str, widths, activation: str, sampler: str, 
     network = sampled.network
     alpha = sampled.alpha
     if kinks != "pair":       # the hidden layers change, so the readout is solved again (below, or with GCV here)
-        network = move_kinks(network, X, max_active=None if kinks == "median" else KINK_CAP)
+        network = move_kinks(network, X, max_active=KINK_CAP if kinks == "cap" else None, affine_only=kinks == "auto")
         if readout == "gcv":
             solution = fit_ridge(torch.from_numpy(_last_hidden(network, X)), torch.from_numpy(codes))
             alpha = solution.alpha
