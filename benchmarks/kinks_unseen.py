@@ -4,7 +4,8 @@ A scikit-learn ``make_classification`` task (offline, seeded; 3000 points, 100 f
 10 classes, 2 clusters per class, standardised). Reports the SWIM ReLU layer's activity (the measure of
 ``benchmarks/swim_relu_kinks.py``), ``SWIMClassifier`` accuracy with pair kinks and with kinks at the median
 (readout solved again), and the must-show comparison (``compare_inits``, 3 seeds, the Adam rate grid on a
-validation split) of He, the SWIM default and ``swim:auto+kink_median`` for one and two hidden layers of 128.
+validation split) of He, the SWIM default, ``swim:auto+kink_median`` and ``swim:auto+kink_auto`` for one and two
+hidden layers of 128.
 
     OMP_NUM_THREADS=1 python benchmarks/kinks_unseen.py      # ≈ 3 min
 """
@@ -45,7 +46,8 @@ for width in (128, 512):
 
 for widths in ([128], [128, 128]):
     result = dm.inverse.compare_inits((X_train, y_train, X_test, y_test), widths, "relu",
-                                      inits=("he", "swim", "swim:auto+kink_median"), seeds=(0, 1, 2),
+                                      inits=("he", "swim", "swim:auto+kink_median", "swim:auto+kink_auto"),
+                                      seeds=(0, 1, 2),
                                       lr=(3e-4, 1e-3, 3e-3), epochs=30, persistence_checkpoints=0, progress=False)
     for row in result.table():
         print(f"{'x'.join(map(str, widths))} {row['init']:24s} lr {row['lr']:.0e}  start acc "
