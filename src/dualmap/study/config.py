@@ -234,7 +234,7 @@ def _check_init_spec(spec: str) -> None:
         resolve_finetune(finetune, sampled=True, activation="relu")
     except (TypeError, ValueError):
         raise ValueError(f"{spec!r}: unknown fine-tuning {finetune!r}; allowed: 'auto' or a '+'-joined combination "
-                         f"of {', '.join(FINETUNE_SCHEMES)}") from None
+                         f"of 'auto' and {', '.join(FINETUNE_SCHEMES)}") from None
 
 
 class RefineSection(_Section):

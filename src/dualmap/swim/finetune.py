@@ -116,7 +116,7 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimiz
     unknown = [p for p in parts if p not in FINETUNE_SCHEMES]
     if unknown or not parts:
         raise ValueError(f"unknown finetune scheme(s) {unknown or [finetune]}; supported: 'auto' or a '+'-joined "
-                         f"combination of {list(FINETUNE_SCHEMES)}")
+                         f"combination of 'auto' and {list(FINETUNE_SCHEMES)}")
     if "plain" in parts and len(parts) > 1:
         raise ValueError(f"finetune 'plain' cannot be combined with other schemes; got {finetune!r}")
     for scheme in ("ridge", "calibrate", "fresh_readout", "kink_median", "kink_cap", "kink_auto"):
