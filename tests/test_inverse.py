@@ -351,6 +351,18 @@ def test_kink_auto_moves_only_the_layers_that_are_nearly_affine_on_the_data(digi
     assert_allclose(moved.biases[1], -np.median(second, axis=0))
 
 
+def test_kink_auto_leaves_a_start_that_is_not_nearly_affine_exactly_as_the_default():
+    ds = dm.load_dataset("breast_cancer")           # SWIM ReLU neurons active on ~90 % of the points: not moved
+
+    def start(finetune):
+        return dm.train([32], ds.X_train, ds.y_train, activation="relu", epochs=1, init="swim", finetune=finetune,
+                        seed=0, checkpoints=[0, 1], progress=False).checkpoints[0][1]
+
+    auto, default = start("auto+kink_auto"), start("auto")
+    for a, b in zip(auto.weights + auto.biases, default.weights + default.biases):
+        assert_array_equal(a, b)
+
+
 def test_kink_median_scheme_solves_the_readout_again_on_the_moved_layer(digits):
     def start(finetune):
         return dm.train([24], digits.X_train, digits.y_train, epochs=1, init="swim", finetune=finetune, seed=3,

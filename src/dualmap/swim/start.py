@@ -66,8 +66,10 @@ def sampled_start(X, targets, task: str, widths, activation: str, sampler: str, 
     network = sampled.network
     alpha = sampled.alpha
     if kinks != "pair":       # the hidden layers change, so the readout is solved again (below, or with GCV here)
-        network = move_kinks(network, X, max_active=KINK_CAP if kinks == "cap" else None, affine_only=kinks == "auto")
-        if readout == "gcv":
+        moved = move_kinks(network, X, max_active=KINK_CAP if kinks == "cap" else None, affine_only=kinks == "auto")
+        changed = any(not np.array_equal(a, b) for a, b in zip(moved.biases, network.biases))
+        network = moved
+        if changed and readout == "gcv":     # (kink_auto on a layer that is not nearly affine: nothing moved)
             solution = fit_ridge(torch.from_numpy(_last_hidden(network, X)), torch.from_numpy(codes))
             alpha = solution.alpha
             network = MLP(list(network.weights[:-1]) + [solution.weight.numpy()],
