@@ -82,11 +82,12 @@ def compare(seeds, resume=False, path=None, select=None) -> list[dict]:
     return out
 
 
-def replace_inits(seeds, path, inits, select=None) -> list[dict]:
+def replace_inits(seeds, path, inits, select=None, persistence=False) -> list[dict]:
     """Re-measure only ``inits`` in every setting of the saved comparison at ``path`` (with ``he`` beside them,
     for the steps to He) and put their table rows, runs, curves and chosen rates in place of the saved ones;
     the other inits' entries stay as they are. The re-run He is compared with the saved one (same seed, same
-    code: it should agree) and the largest difference of its final test loss is logged."""
+    code: it should agree) and the largest difference of its final test loss is logged. ``persistence``: measure
+    the replaced inits' pair persistence too (``PERSISTENCE_CHECKPOINTS`` checkpoints, as :func:`compare` does)."""
     document = json.loads(path.read_text())
     out = document["rows"]
     for block in out:
@@ -95,7 +96,8 @@ def replace_inits(seeds, path, inits, select=None) -> list[dict]:
         started = time.perf_counter()
         result = compare_inits(ds, [width] * block["depth"], block["activation"], inits=("he", *inits),
                                seeds=seeds, epochs=epochs, optimizer=block["optimizer"], lr=GRIDS[block["optimizer"]],
-                               persistence_checkpoints=PERSISTENCE_CHECKPOINTS, persistence_inits=(),
+                               persistence_checkpoints=PERSISTENCE_CHECKPOINTS,
+                               persistence_inits=tuple(inits) if persistence else (),
                                selection_seeds=seeds[:select], progress=False)
         old_he = {row["seed"]: row["final_test_loss"] for row in block["rows"] if row["init"] == "he"}
         new_he = {row["seed"]: row["final_test_loss"] for row in result.rows if row["init"] == "he"}
@@ -186,6 +188,8 @@ def main() -> None:
                         help="choose each init's lr on the first N seeds only (default: all seeds)")
     parser.add_argument("--replace-inits", nargs="+", metavar="INIT",
                         help="compare: re-measure only these inits in the saved results (He re-run beside them)")
+    parser.add_argument("--persistence", action="store_true",
+                        help="with --replace-inits: measure the replaced inits' pair persistence too")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -193,7 +197,7 @@ def main() -> None:
     for section in (["compare", "pairspace"] if args.section == "all" else [args.section]):
         path = RESULTS / f"inverse_{section}.json"
         if section == "compare" and args.replace_inits:
-            rows = replace_inits(seeds, path, tuple(args.replace_inits), args.select_seeds)
+            rows = replace_inits(seeds, path, tuple(args.replace_inits), args.select_seeds, args.persistence)
         else:
             rows = compare(seeds, args.resume, path, args.select_seeds) if section == "compare" else pairspace(seeds)
         _write(path, section, rows)
