@@ -3,6 +3,8 @@ scheme on unseen data): ``compare_inits`` with the same rate grid, validation sp
 
     OMP_NUM_THREADS=1 python benchmarks/inverse_unnamed.py breast_cancer 64,64 relu swim:auto+kink_median
     OMP_NUM_THREADS=1 python benchmarks/inverse_unnamed.py wine 64,64 relu swim:auto+kink_median --epochs 60
+    OMP_NUM_THREADS=1 python benchmarks/inverse_unnamed.py barron 128 relu swim:auto+kink_auto \
+        --load dim=50 n_samples=3000
 
 He and the SWIM default (``swim``) always run beside the inits given. Appends the table rows to
 ``benchmarks/results/inverse_unnamed.jsonl`` and prints them.
@@ -25,17 +27,19 @@ parser.add_argument("activation", choices=["relu", "tanh"])
 parser.add_argument("inits", nargs="+")
 parser.add_argument("--optimizer", choices=sorted(GRIDS), default="adam")
 parser.add_argument("--epochs", type=int, default=30)
+parser.add_argument("--load", nargs="*", default=[], metavar="KEY=INT", help="dm.load_dataset options, e.g. dim=50")
 args = parser.parse_args()
+load_options = {key: int(value) for key, value in (option.split("=", 1) for option in args.load)}
 widths = [int(w) for w in args.widths.split(",")]
 started = time.perf_counter()
 result = dm.inverse.compare_inits(args.data, widths, args.activation, inits=("he", "swim", *args.inits),
                                   seeds=(0, 1, 2), optimizer=args.optimizer, lr=GRIDS[args.optimizer],
-                                  epochs=args.epochs, persistence_checkpoints=0, progress=False)
+                                  epochs=args.epochs, persistence_checkpoints=0, progress=False, **load_options)
 with RESULTS.open("a") as handle:
     for row in result.table():
-        row = dict(row, data=args.data, widths=widths, activation=args.activation, optimizer=args.optimizer,
-                   epochs=args.epochs, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                   seconds=time.perf_counter() - started)
+        row = dict(row, data=args.data, load=load_options, widths=widths, activation=args.activation,
+                   optimizer=args.optimizer, epochs=args.epochs,
+                   date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), seconds=time.perf_counter() - started)
         handle.write(json.dumps(row, default=float) + "\n")
         print(f"{row['init']:28s} lr {row['lr']:.0e}  start acc {row['start_test_metric']:.3f}  final acc "
               f"{row['final_test_metric']:.3f}  loss {row['final_test_loss']:.4f}  steps to He "
