@@ -28,7 +28,7 @@ from ._validation import (
     infer_task,
 )
 from .network import MLP
-from .swim.finetune import WARMUP_FRACTION, layer_lr_factors, rebalance_relu, resolve_finetune
+from .swim.finetune import KINK_SCHEMES, WARMUP_FRACTION, layer_lr_factors, rebalance_relu, resolve_finetune
 from .swim.start import SAMPLED_INITS, sampled_start
 
 __all__ = ["TrainRun", "TrainableModule", "checkpoint_steps", "encode_targets", "train"]
@@ -344,9 +344,7 @@ def train(model, X, y, *, activation="relu", task="auto", optimizer="adam", lr=1
                                      readout="strong" if "ridge" in schemes else "gcv",
                                      calibration=None if "fresh_readout" in schemes else
                                      "loo" if "calibrate" in schemes else "train",
-                                     kinks="median" if "kink_median" in schemes else
-                                     "cap" if "kink_cap" in schemes else
-                                     "auto" if "kink_auto" in schemes else "pair")
+                                     kinks=next((KINK_SCHEMES[s] for s in schemes if s in KINK_SCHEMES), "pair"))
             if "rebalance" in schemes or "rebalance_act" in schemes:
                 start = rebalance_relu(start, X if "rebalance_act" in schemes else None)
             module = start.to_torch().to(dtype=torch_dtype)

@@ -79,7 +79,7 @@ import numpy as np
 from ..network import MLP
 
 __all__ = ["FINETUNE_SCHEMES", "DEFAULT_FINETUNE", "DEFAULT_FINETUNE_SGD", "resolve_finetune", "rebalance_relu",
-           "move_kinks", "layer_lr_factors", "WARMUP_FRACTION", "KINK_CAP", "AFFINE_ACTIVITY"]
+           "move_kinks", "layer_lr_factors", "WARMUP_FRACTION", "KINK_CAP", "AFFINE_ACTIVITY", "KINK_SCHEMES"]
 
 FINETUNE_SCHEMES = ("plain", "calibrate", "rebalance", "rebalance_act", "layer_lr", "norm_step", "ridge", "warmup",
                     "fresh_readout", "kink_median", "kink_cap", "kink_auto")
@@ -93,19 +93,20 @@ KINK_CAP = 0.9
 #: ``kink_auto``: a ReLU layer whose median neuron is active on at least this fraction of the training points is
 #: nearly affine on them, and its kinks move to the median (docs/findings/inverse.md §12)
 AFFINE_ACTIVITY = 0.99
+#: the schemes that move ReLU kinks → :func:`~dualmap.swim.start.sampled_start`'s ``kinks``
+KINK_SCHEMES = {"kink_median": "median", "kink_cap": "cap", "kink_auto": "auto"}
 
 
 def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimizer: str = "adam") -> tuple[str, ...]:
     """The tuple of schemes that ``finetune`` names (``()`` for ``plain``); errors name the allowed values."""
     if finetune is None:
         finetune = "plain"
+    defaults = (DEFAULT_FINETUNE_SGD if optimizer == "sgd" else DEFAULT_FINETUNE) if sampled else ()
     if isinstance(finetune, str):
         if finetune == "auto":
-            parts = (DEFAULT_FINETUNE_SGD if optimizer == "sgd" else DEFAULT_FINETUNE) if sampled else ()
-            return tuple(p for p in parts if not (p.startswith("rebalance") and activation != "relu"))
+            return tuple(p for p in defaults if not (p.startswith("rebalance") and activation != "relu"))
         parts = tuple(p.strip() for p in finetune.split("+"))
         if "auto" in parts:      # "auto+kink_median": the defaults and more
-            defaults = (DEFAULT_FINETUNE_SGD if optimizer == "sgd" else DEFAULT_FINETUNE) if sampled else ()
             parts = tuple(p for p in parts if p != "auto") + defaults
             if not parts:
                 parts = ("plain",)
@@ -119,7 +120,7 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimiz
                          f"combination of 'auto' and {list(FINETUNE_SCHEMES)}")
     if "plain" in parts and len(parts) > 1:
         raise ValueError(f"finetune 'plain' cannot be combined with other schemes; got {finetune!r}")
-    for scheme in ("ridge", "calibrate", "fresh_readout", "kink_median", "kink_cap", "kink_auto"):
+    for scheme in ("ridge", "calibrate", "fresh_readout", *KINK_SCHEMES):
         if scheme in parts and not sampled:
             raise ValueError(f"finetune {scheme!r} changes a sampled readout; it needs init='swim', 'uniform' or "
                              f"'random'")
@@ -128,14 +129,13 @@ def resolve_finetune(finetune, *, sampled: bool, activation: str | None, optimiz
                          f"prepare; combine it with neither (got {finetune!r})")
     if "rebalance" in parts and "rebalance_act" in parts:
         raise ValueError("finetune 'rebalance' and 'rebalance_act' are two targets for the same rescaling; pick one")
-    if sum(p in parts for p in ("kink_median", "kink_cap", "kink_auto")) > 1:
+    if sum(p in parts for p in KINK_SCHEMES) > 1:
         raise ValueError("finetune 'kink_median', 'kink_cap' and 'kink_auto' are ways of moving the same kinks; "
                          "pick one")
     if activation != "relu":
         # tanh (and mixed) networks have no positive homogeneity (nothing to rebalance, exactly), and a tanh SWIM
         # neuron already crosses zero between its two points (no kink to move)
-        parts = tuple(p for p in parts if p not in ("rebalance", "rebalance_act", "kink_median", "kink_cap",
-                                                    "kink_auto"))
+        parts = tuple(p for p in parts if p not in ("rebalance", "rebalance_act", *KINK_SCHEMES))
     return tuple(sorted(set(parts) - {"plain"}, key=FINETUNE_SCHEMES.index))
 
 
@@ -187,12 +187,10 @@ def move_kinks(network: MLP, X, *, max_active: float | None = None, affine_only:
     Z = np.asarray(X, dtype=np.float64)
     for layer in range(len(weights) - 1):
         projections = Z @ weights[layer].T
-        if affine_only and np.median(np.mean(projections + biases[layer] > 0, axis=0)) < AFFINE_ACTIVITY:
-            pass                                                       # a layer that is not nearly affine stays
-        elif max_active is None:
-            biases[layer] = -np.median(projections, axis=0)
-        else:
-            biases[layer] = np.minimum(biases[layer], -np.quantile(projections, 1.0 - max_active, axis=0))
+        nearly_affine = np.median(np.mean(projections + biases[layer] > 0, axis=0)) >= AFFINE_ACTIVITY
+        if nearly_affine or not affine_only:     # affine_only: a layer that is not nearly affine keeps its kinks
+            biases[layer] = (-np.median(projections, axis=0) if max_active is None else
+                             np.minimum(biases[layer], -np.quantile(projections, 1.0 - max_active, axis=0)))
         Z = np.maximum(projections + biases[layer], 0.0)
     return MLP(weights, biases, list(network.activations))
 

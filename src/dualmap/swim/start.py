@@ -65,32 +65,33 @@ def sampled_start(X, targets, task: str, widths, activation: str, sampler: str, 
     sampled = sample_network(X, codes, widths, activation, sampler=sampler, random_state=seed, dtype="float64")
     network = sampled.network
     alpha = sampled.alpha
-    if kinks != "pair":       # the hidden layers change, so the readout is solved again (below, or with GCV here)
-        moved = move_kinks(network, X, max_active=KINK_CAP if kinks == "cap" else None, affine_only=kinks == "auto")
-        changed = any(not np.array_equal(a, b) for a, b in zip(moved.biases, network.biases))
-        network = moved
-        if changed and readout == "gcv":     # (kink_auto on a layer that is not nearly affine: nothing moved)
-            solution = fit_ridge(torch.from_numpy(_last_hidden(network, X)), torch.from_numpy(codes))
-            alpha = solution.alpha
-            network = MLP(list(network.weights[:-1]) + [solution.weight.numpy()],
-                          list(network.biases[:-1]) + [solution.bias.numpy()], network.activations)
-    if readout == "strong" or calibration == "loo":
+    moved = False
+    if kinks != "pair":
+        shifted = move_kinks(network, X, max_active=KINK_CAP if kinks == "cap" else None, affine_only=kinks == "auto")
+        moved = any(not np.array_equal(a, b) for a, b in zip(shifted.biases, network.biases))  # kink_auto may not
+        network = shifted
+    if moved or readout == "strong" or calibration == "loo":
         features = _last_hidden(network, X)
         centred = features - features.mean(axis=0)
-    if readout == "strong":
-        alpha = 0.1 * float((centred**2).sum()) / features.shape[1]
-        solution = fit_ridge(torch.from_numpy(features), torch.from_numpy(codes), alpha=alpha)
-        network = MLP(list(network.weights[:-1]) + [solution.weight.numpy()],
-                      list(network.biases[:-1]) + [solution.bias.numpy()], network.activations)
+    if moved or readout == "strong":     # the readout solved again: on moved layers (GCV), or with a stronger α
+        if readout == "strong":
+            alpha = 0.1 * float((centred**2).sum()) / features.shape[1]
+        solution = fit_ridge(torch.from_numpy(features), torch.from_numpy(codes),
+                             alpha=alpha if readout == "strong" else "auto")
+        alpha = solution.alpha
+        network = _with_readout(network, solution.weight.numpy(), solution.bias.numpy())
     if task == "classification" and calibration is not None:
         scores = network.forward(X)
         if calibration == "loo":
             scores = _leave_one_out_scores(centred, codes, scores, alpha)
         temperature = fit_temperature(scores, targets, seed=seed)
-        weights = list(network.weights[:-1]) + [network.weights[-1] / temperature]
-        biases = list(network.biases[:-1]) + [network.biases[-1] / temperature]
-        network = MLP(weights, biases, network.activations)
+        network = _with_readout(network, network.weights[-1] / temperature, network.biases[-1] / temperature)
     return network, sampled
+
+
+def _with_readout(network: MLP, weight: np.ndarray, bias: np.ndarray) -> MLP:
+    """``network`` with its hidden layers and the readout ``(weight, bias)``."""
+    return MLP(list(network.weights[:-1]) + [weight], list(network.biases[:-1]) + [bias], network.activations)
 
 
 def _last_hidden(network: MLP, X) -> np.ndarray:
